@@ -1,0 +1,49 @@
+// Package testutil holds helpers shared by the project's tests: skipping with
+// a reason when a privilege or kernel feature is missing, and unique names for
+// resources that concurrently running test packages create.
+package testutil
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// RequireRoot skips the test, saying why, unless the process can administer
+// networking and BPF (effective UID 0). Tests that only need a feature this
+// kernel has must not use it to hide a failure: call it only where the missing
+// thing is the privilege.
+func RequireRoot(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("needs root (CAP_NET_ADMIN, CAP_BPF, CAP_SYS_ADMIN) for netns, XDP and BPF; run `sudo make test`")
+	}
+}
+
+// UniqueName returns prefix followed by 6 random hex characters, for
+// namespace, link and pin names that must not collide between test packages
+// running in parallel. Keep prefix short: interface names stop at 15 bytes.
+func UniqueName(prefix string) string {
+	var b [3]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// RequireBPFFS skips unless /sys/fs/bpf is a mounted bpffs; it mounts it when
+// running as root and it is missing.
+func RequireBPFFS(tb testing.TB) {
+	tb.Helper()
+	RequireRoot(tb)
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/bpf", &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
+		return
+	}
+	if err := unix.Mount("bpffs", "/sys/fs/bpf", "bpf", 0, ""); err != nil {
+		tb.Skipf("bpffs is not mounted at /sys/fs/bpf and mounting failed: %v", err)
+	}
+}

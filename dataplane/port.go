@@ -27,6 +27,10 @@ type Packet struct {
 	// or the socket allows it per packet (kernel UDP). On Recv it is the value
 	// that arrived, or 0 where the port cannot see it (Port.Caps says which).
 	TOS uint8
+	// SrcPort is the UDP source port for this datagram on Send where the
+	// port can choose it per packet (Caps.TxSrcPort; RoCEv2 puts per-QP
+	// ECMP entropy there); 0 means LocalAddr().Port(). Ignored on Recv.
+	SrcPort uint16
 }
 
 // ECN codepoints (RFC 3168), the low two bits of Packet.TOS.
@@ -47,6 +51,8 @@ type Caps struct {
 	RxTOS bool
 	// TxTOS reports whether Send honours Packet.TOS.
 	TxTOS bool
+	// TxSrcPort reports whether Send honours Packet.SrcPort.
+	TxSrcPort bool
 	// Reason says why this implementation was chosen (fallback reason,
 	// copy vs zero-copy, generic vs native XDP); empty when nothing to say.
 	Reason string

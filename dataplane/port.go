@@ -68,7 +68,8 @@ type Caps struct {
 //     full, and the caller may retry them. Send never blocks longer than it
 //     takes to hand the batch to the kernel or device. An error is returned
 //     only for conditions that will not clear by retrying (closed port,
-//     unreachable destination with no neighbour, oversize payload).
+//     unreachable destination with no neighbour, oversize payload); then
+//     pkts[n] is the packet that caused it.
 //   - Recv waits until at least one datagram is available, the port's read
 //     deadline passes (ErrTimeout) or the port is closed (ErrClosed), then
 //     fills up to len(pkts) entries and returns their count. It never returns

@@ -1,0 +1,2 @@
+// Package bpf is placeholder.
+package bpf

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var loopbacks = []struct {
@@ -395,5 +397,31 @@ func TestUDPPortZeroAllocs(t *testing.T) {
 				t.Fatal(failed)
 			}
 		})
+	}
+}
+
+// TestUDPPortGSOFallback makes the kernel refuse segmented sends (with
+// SO_NO_CHECK set, UDP_SEGMENT sends fail with EINVAL) and checks that Send
+// turns GSO off and still delivers every datagram, in order.
+func TestUDPPortGSOFallback(t *testing.T) {
+	tx, rx := newUDPPair(t, netip.MustParseAddr("127.0.0.1"), UDPPortOptions{GSO: OffloadOn}, UDPPortOptions{})
+	var serr error
+	if err := tx.rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_NO_CHECK, 1) }); err != nil || serr != nil {
+		t.Fatalf("set SO_NO_CHECK: %v %v", err, serr)
+	}
+	pkts := make([]Packet, 40)
+	for i := range pkts {
+		pkts[i] = Packet{Buf: make([]byte, 500), Addr: rx.LocalAddr()}
+		fillPayload(pkts[i].Buf, uint32(i))
+	}
+	sendAll(t, tx, pkts)
+	for i, g := range recvN(t, rx, len(pkts), 16, 1500) {
+		checkPayload(t, g.Buf, uint32(i), 500)
+	}
+	if gso, _ := tx.Offloads(); gso {
+		t.Fatal("GSO still on after the kernel refused a segmented send")
+	}
+	if got := tx.Stats().TxPackets.Load(); got != uint64(len(pkts)) || tx.Stats().TxDropped.Load() != 0 {
+		t.Fatalf("TxPackets %d TxDropped %d, want %d and 0", got, tx.Stats().TxDropped.Load(), len(pkts))
 	}
 }

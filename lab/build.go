@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 
@@ -228,8 +229,21 @@ func tbfFor(ifindex int, b *Bottleneck) *netlink.Tbf {
 		},
 		Rate:   rate,
 		Limit:  b.LimitBytes,
-		Buffer: netlink.Xmittime(rate, b.BurstBytes),
+		Buffer: burstTicks(rate, b.BurstBytes),
 	}
+}
+
+// burstTicks is the time to send size bytes at rate bytes/s in packet
+// scheduler ticks (64 ns), the unit of the TBF buffer. Unlike
+// netlink.Xmittime it does not round through whole microseconds, so that
+// burstBytes gives the size back exactly for round numbers.
+func burstTicks(rate uint64, size uint32) uint32 {
+	return uint32(math.Round(float64(size) / float64(rate) * 1e6 * netlink.TickInUsec()))
+}
+
+// burstBytes inverts burstTicks.
+func burstBytes(rate uint64, ticks uint32) uint32 {
+	return uint32(math.Round(float64(ticks) / netlink.TickInUsec() / 1e6 * float64(rate)))
 }
 
 func addTBF(c *nsConn, ifname string, b *Bottleneck) error {

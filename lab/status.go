@@ -83,8 +83,8 @@ func List() ([]string, error) {
 // Status reads lab name back from its namespaces. It fails with ErrNotFound
 // when no namespace of the lab exists, and with ErrIncomplete when pieces
 // are missing (run Up to repair). Bottleneck.BurstBytes is recomputed from
-// the kernel's token-bucket time and may differ from the requested value by
-// rounding.
+// the kernel's bucket time (64 ns ticks) and may differ from the requested
+// value by a few bytes of rounding.
 func Status(name string) (*Lab, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
@@ -277,7 +277,7 @@ func (ob *observed) readTBF(c *nsConn, l netlink.Link, into int) {
 		ob.lab.Bottleneck = &Bottleneck{
 			Host:       into,
 			RateBps:    t.Rate * 8,
-			BurstBytes: netlink.Xmitsize(t.Rate, t.Buffer),
+			BurstBytes: burstBytes(t.Rate, t.Buffer),
 			LimitBytes: t.Limit,
 		}
 	}

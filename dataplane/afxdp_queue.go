@@ -1,0 +1,136 @@
+package dataplane
+
+import (
+	"fmt"
+
+	"github.com/asavie/xdp"
+	"golang.org/x/sys/unix"
+)
+
+// xskQueue is one AF_XDP socket with its UMEM, bound to one rx queue.
+//
+// UMEM layout: frames [0, rxFrames) circulate between the fill and rx rings;
+// frames [rxFrames, numFrames) are the transmit frames, used as a FIFO. The
+// kernel completes transmit descriptors in the order they were submitted
+// (copy mode reserves completion slots in tx order), so the oldest in-flight
+// frames are the ones the completion ring hands back, and no per-frame
+// bookkeeping is needed.
+//
+// The rx side (fill, rx ring) is owned by the Recv goroutine, the tx side
+// (tx ring, completion ring, txNext, txInFlight) by the Send goroutine.
+type xskQueue struct {
+	queue     int
+	sock      *xdp.Socket
+	zeroCopy  bool
+	frameSize uint64
+	ringSize  int
+
+	txBase     uint64 // UMEM address of the first tx frame
+	txFrames   int
+	txNext     int // index of the next tx frame to use
+	txInFlight int // frames submitted and not yet completed
+	txDescs    []xdp.Desc
+}
+
+// maxKicks bounds the sendto calls one Send makes to push its batch: the
+// kernel transmits at most 32 descriptors per call in copy mode.
+const maxKicks = 64
+
+func newXSKQueue(q int, sock *xdp.Socket, numFrames, frameSize, ringSize int, zc bool) *xskQueue {
+	rx := numFrames / 2
+	xq := &xskQueue{
+		queue:     q,
+		sock:      sock,
+		zeroCopy:  zc,
+		frameSize: uint64(frameSize),
+		ringSize:  ringSize,
+		txBase:    uint64(rx) * uint64(frameSize),
+		txFrames:  numFrames - rx,
+		txDescs:   make([]xdp.Desc, 0, numFrames-rx),
+	}
+	fill := make([]xdp.Desc, rx)
+	for i := range fill {
+		fill[i] = xdp.Desc{Addr: uint64(i) * uint64(frameSize), Len: uint32(frameSize)}
+	}
+	// The fill ring may be smaller than the rx share; the rest is handed
+	// over as received frames come back.
+	sock.Fill(fill)
+	return xq
+}
+
+// reap takes completed transmit descriptors off the completion ring.
+func (q *xskQueue) reap() {
+	if n := q.sock.NumCompleted(); n > 0 {
+		q.sock.Complete(n)
+		q.txInFlight -= n
+	}
+}
+
+// txRoom is how many frames Send may fill now: free frames, bounded by free
+// tx ring slots.
+func (q *xskQueue) txRoom() int {
+	room := q.txFrames - q.txInFlight
+	if s := q.sock.NumFreeTxSlots(); s < room {
+		room = s
+	}
+	return room
+}
+
+// txAddr is the UMEM address of the i-th frame after txNext.
+func (q *xskQueue) txAddr(i int) uint64 {
+	return q.txBase + uint64((q.txNext+i)%q.txFrames)*q.frameSize
+}
+
+// txFrame is the i-th frame after txNext, whole.
+func (q *xskQueue) txFrame(i int) []byte {
+	return q.sock.GetFrame(xdp.Desc{Addr: q.txAddr(i), Len: uint32(q.frameSize)})
+}
+
+// transmit puts descs on the tx ring and kicks the kernel until it has
+// consumed them (or maxKicks calls). It returns how many are on the ring.
+func (q *xskQueue) transmit(descs []xdp.Desc) (n int, err error) {
+	if len(descs) > 0 {
+		n, err = q.submit(descs)
+		q.txNext = (q.txNext + n) % q.txFrames
+		q.txInFlight += n
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, q.kick()
+}
+
+// submit wraps asavie/xdp's Transmit, which panics when sendto fails with
+// anything but EINTR, EAGAIN or EBUSY (the interface went down, say). The
+// descriptors are on the ring by then.
+func (q *xskQueue) submit(descs []xdp.Desc) (n int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			n, err = len(descs), fmt.Errorf("af_xdp: transmit on queue %d: %v: %w", q.queue, r, ErrClosed)
+		}
+	}()
+	return q.sock.Transmit(descs), nil
+}
+
+// kick asks the kernel to process the tx ring until it is empty. In copy
+// mode each sendto transmits at most 32 frames and reports EAGAIN when more
+// are left.
+func (q *xskQueue) kick() error {
+	for i := 0; i < maxKicks && q.pendingTx() > 0; i++ {
+		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(q.sock.FD()), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		switch errno {
+		case 0, unix.EAGAIN, unix.EINTR:
+		case unix.EBUSY, unix.ENOBUFS:
+			return nil // the device is busy: frames stay on the ring for the next Send
+		default:
+			return fmt.Errorf("af_xdp: kick tx of queue %d: %w", q.queue, errno)
+		}
+	}
+	return nil
+}
+
+// pendingTx is the number of descriptors the kernel has not yet taken off
+// the tx ring.
+func (q *xskQueue) pendingTx() int {
+	return q.ringSize - q.sock.NumFreeTxSlots()
+}

@@ -1,0 +1,332 @@
+package dataplane_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opennetworks/onetdp/bpf"
+	"github.com/opennetworks/onetdp/dataplane"
+	"github.com/opennetworks/onetdp/lab"
+	"github.com/opennetworks/onetdp/lab/labtest"
+)
+
+const testPort = 4792
+
+// xdpPair is a 2-host lab with an AF_XDP port on each host.
+type xdpPair struct {
+	lab  *lab.Lab
+	a, b *dataplane.AFXDPPort
+}
+
+func newXDPPair(t *testing.T, opts lab.Options, xo dataplane.AFXDPOptions, v6 bool) *xdpPair {
+	t.Helper()
+	opts.IPv6 = opts.IPv6 || v6
+	l := labtest.New(t, opts)
+	p := &xdpPair{lab: l}
+	for i, pp := range []**dataplane.AFXDPPort{&p.a, &p.b} {
+		h := &l.Hosts[i]
+		addr := h.Addr.Addr()
+		if v6 {
+			addr = h.Addr6.Addr()
+		}
+		o := xo
+		o.Ifname = h.Ifname
+		o.Local = netip.AddrPortFrom(addr, testPort)
+		err := h.Do(func() error {
+			var err error
+			*pp, err = dataplane.NewAFXDPPort(o)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("AF_XDP port on %s: %v", h.Name, err)
+		}
+		port := *pp
+		t.Cleanup(func() { port.Close() })
+	}
+	return p
+}
+
+// payload writes seq and a pattern derived from it.
+func payload(b []byte, seq uint64) {
+	binary.LittleEndian.PutUint64(b, seq)
+	for i := 8; i < len(b); i++ {
+		b[i] = byte(seq) ^ byte(i*13)
+	}
+}
+
+func checkPayload(b []byte, size int) (uint64, bool) {
+	if len(b) != size {
+		return 0, false
+	}
+	seq := binary.LittleEndian.Uint64(b)
+	for i := 8; i < len(b); i++ {
+		if b[i] != byte(seq)^byte(i*13) {
+			return seq, false
+		}
+	}
+	return seq, true
+}
+
+// receiver drains p into a seen-set until stop, counting bad payloads.
+type receiver struct {
+	mu      sync.Mutex
+	seen    map[uint64]int
+	bad     int
+	wrongTS int
+	done    chan struct{}
+	err     error
+}
+
+func startReceiver(p dataplane.Port, size int, wantTOS int) (*receiver, func()) {
+	r := &receiver{seen: make(map[uint64]int), done: make(chan struct{})}
+	stop := make(chan struct{})
+	go func() {
+		defer close(r.done)
+		pkts := make([]dataplane.Packet, 64)
+		for i := range pkts {
+			pkts[i].Buf = make([]byte, 0, 2048)
+		}
+		p.SetRecvTimeout(20 * time.Millisecond)
+		for {
+			n, err := p.Recv(pkts)
+			if errors.Is(err, dataplane.ErrTimeout) {
+				select {
+				case <-stop:
+					return
+				default:
+					continue
+				}
+			}
+			if err != nil {
+				r.err = err
+				return
+			}
+			r.mu.Lock()
+			for _, pk := range pkts[:n] {
+				seq, ok := checkPayload(pk.Buf, size)
+				if !ok {
+					r.bad++
+					continue
+				}
+				if wantTOS >= 0 && int(pk.TOS) != wantTOS {
+					r.wrongTS++
+				}
+				r.seen[seq]++
+			}
+			r.mu.Unlock()
+		}
+	}()
+	return r, func() { close(stop); <-r.done }
+}
+
+// sendLockstep sends total packets in batches, and after each batch waits
+// until the receiving dispatcher has seen all of them and the receiving port
+// has delivered all it was given, so no queue can overflow and every loss is
+// an injected one.
+func sendLockstep(t *testing.T, tx, rx *dataplane.AFXDPPort, dst netip.AddrPort, total, size int, tos uint8) {
+	t.Helper()
+	const batch = 64
+	pkts := make([]dataplane.Packet, batch)
+	for i := range pkts {
+		pkts[i] = dataplane.Packet{Buf: make([]byte, size), Addr: dst, TOS: tos}
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for seq := 0; seq < total; {
+		n := min(batch, total-seq)
+		for i := 0; i < n; i++ {
+			payload(pkts[i].Buf, uint64(seq+i))
+		}
+		for off := 0; off < n; {
+			k, err := tx.Send(pkts[off:n])
+			if err != nil {
+				t.Fatalf("send: %v", err)
+			}
+			off += k
+		}
+		seq += n
+		for {
+			c, err := rx.Dispatcher().Counters()
+			if err != nil {
+				t.Fatal(err)
+			}
+			oc := c[bpf.ClassOnet]
+			delivered := rx.Stats().RxPackets.Load() + rx.Stats().RxDropped.Load()
+			if oc.Packets == uint64(seq) && delivered == oc.Packets-oc.FaultDrop-oc.RedirectFail {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after %d sent: dispatcher saw %d (fault drops %d, redirect failures %d), port delivered %d",
+					seq, oc.Packets, oc.FaultDrop, oc.RedirectFail, delivered)
+			}
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+}
+
+func TestAFXDPEndToEnd(t *testing.T) {
+	const total, size = 100_000, 256
+	p := newXDPPair(t, lab.Options{}, dataplane.AFXDPOptions{}, false)
+	if got := p.a.Caps(); got.Kind != "af_xdp" || got.Reason == "" {
+		t.Fatalf("caps = %+v", got)
+	}
+	t.Logf("port: %s", p.a.Caps().Reason)
+	r, stop := startReceiver(p.b, size, -1)
+	sendLockstep(t, p.a, p.b, p.b.LocalAddr(), total, size, 0)
+	stop()
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if len(r.seen) != total || r.bad != 0 {
+		t.Fatalf("received %d distinct of %d, %d corrupted", len(r.seen), total, r.bad)
+	}
+	for seq, n := range r.seen {
+		if n != 1 || seq >= total {
+			t.Fatalf("seq %d seen %d times", seq, n)
+		}
+	}
+	c, err := p.b.Dispatcher().Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := 14 + 20 + 8 + size
+	want := bpf.ClassCounters{Packets: total, Bytes: uint64(total * frame)}
+	if c[bpf.ClassOnet] != want {
+		t.Fatalf("receiver onet counters = %+v, want %+v", c[bpf.ClassOnet], want)
+	}
+	if c[bpf.ClassRoCEv2].Packets != 0 {
+		t.Fatalf("RoCEv2 class saw %d packets, want 0", c[bpf.ClassRoCEv2].Packets)
+	}
+	if got := p.a.Stats().TxPackets.Load(); got != total {
+		t.Fatalf("sender TxPackets = %d, want %d", got, total)
+	}
+	if got := p.b.Stats().RxBytes.Load(); got != total*size {
+		t.Fatalf("receiver RxBytes = %d, want %d", got, total*size)
+	}
+	if got := p.b.Stats().RxDropped.Load(); got != 0 {
+		t.Fatalf("receiver RxDropped = %d", got)
+	}
+}
+
+func TestAFXDPFaultInjection(t *testing.T) {
+	const total, size = 100_000, 64
+	p := newXDPPair(t, lab.Options{}, dataplane.AFXDPOptions{}, false)
+	if err := p.b.Dispatcher().SetFault(bpf.ClassOnet, 100_000); err != nil { // 10 %
+		t.Fatal(err)
+	}
+	r, stop := startReceiver(p.b, size, -1)
+	sendLockstep(t, p.a, p.b, p.b.LocalAddr(), total, size, 0)
+	stop()
+	if r.err != nil || r.bad != 0 {
+		t.Fatalf("receiver: err %v, %d corrupted", r.err, r.bad)
+	}
+	got := len(r.seen)
+	share := float64(got) / total
+	if share < 0.88 || share > 0.92 {
+		t.Fatalf("received %.4f of the packets with 10%% injected loss, want 0.90 ± 0.02", share)
+	}
+	c, err := p.b.Dispatcher().Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lost := uint64(total - got); c[bpf.ClassOnet].FaultDrop != lost {
+		t.Fatalf("fault_drop = %d, lost = %d: they must be equal", c[bpf.ClassOnet].FaultDrop, lost)
+	}
+	t.Logf("received %d of %d (%.2f%%), fault_drop %d", got, total, 100*share, c[bpf.ClassOnet].FaultDrop)
+}
+
+func TestAFXDPIPv6AndECN(t *testing.T) {
+	const total, size = 2_000, 100
+	p := newXDPPair(t, lab.Options{}, dataplane.AFXDPOptions{BusyPoll: true}, true)
+	r, stop := startReceiver(p.b, size, int(0x28|dataplane.ECNCE))
+	sendLockstep(t, p.a, p.b, p.b.LocalAddr(), total, size, 0x28|dataplane.ECNCE)
+	stop()
+	if r.err != nil || r.bad != 0 || r.wrongTS != 0 || len(r.seen) != total {
+		t.Fatalf("received %d of %d: err %v, %d corrupted, %d with the wrong TOS", len(r.seen), total, r.err, r.bad, r.wrongTS)
+	}
+	if got := p.b.Stats().RxCE.Load(); got != total {
+		t.Fatalf("RxCE = %d, want %d", got, total)
+	}
+	c, err := p.b.Dispatcher().Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oc := c[bpf.ClassOnet]; oc.CE != total || oc.Bytes != uint64(total*(14+40+8+size)) {
+		t.Fatalf("onet counters = %+v, want CE %d and IPv6 frame bytes", oc, total)
+	}
+}
+
+func TestAFXDPZeroAllocs(t *testing.T) {
+	p := newXDPPair(t, lab.Options{}, dataplane.AFXDPOptions{}, false)
+	if err := p.a.AddPeer(p.b.LocalAddr().Addr()); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]dataplane.Packet, 8)
+	in := make([]dataplane.Packet, 8)
+	for i := range out {
+		out[i] = dataplane.Packet{Buf: make([]byte, 64), Addr: p.b.LocalAddr()}
+		in[i].Buf = make([]byte, 0, 2048)
+	}
+	p.b.SetRecvTimeout(time.Second)
+	var failed error
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := p.a.Send(out); err != nil {
+			failed = err
+		}
+		for got := 0; got < len(out); {
+			n, err := p.b.Recv(in)
+			if err != nil {
+				failed = err
+				return
+			}
+			got += n
+		}
+	})
+	if failed != nil {
+		t.Fatal(failed)
+	}
+	if allocs != 0 {
+		t.Fatalf("Send+Recv allocate %.1f times per batch, want 0", allocs)
+	}
+}
+
+func TestAFXDPErrors(t *testing.T) {
+	p := newXDPPair(t, lab.Options{}, dataplane.AFXDPOptions{}, false)
+	big := []dataplane.Packet{{Buf: make([]byte, p.a.MaxPayload()+1), Addr: p.b.LocalAddr()}}
+	if n, err := p.a.Send(big); n != 0 || !errors.Is(err, dataplane.ErrTooBig) {
+		t.Fatalf("oversize send = %d, %v; want 0, ErrTooBig", n, err)
+	}
+	// 198.19.255.254 is inside the benchmark block but on no lab link.
+	far := []dataplane.Packet{{Buf: make([]byte, 8), Addr: netip.MustParseAddrPort("198.19.255.254:4792")}}
+	if n, err := p.a.Send(far); n != 0 || !errors.Is(err, dataplane.ErrNoRoute) {
+		t.Fatalf("send to unroutable = %d, %v; want 0, ErrNoRoute", n, err)
+	}
+	// Close unblocks a pending Recv.
+	errc := make(chan error, 1)
+	go func() {
+		_, err := p.b.Recv(make([]dataplane.Packet, 1))
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if err := p.b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, dataplane.ErrClosed) {
+			t.Fatalf("Recv after Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not unblock Recv")
+	}
+	if _, err := p.b.Send(far); !errors.Is(err, dataplane.ErrClosed) {
+		t.Fatalf("Send after Close = %v, want ErrClosed", err)
+	}
+	// Options are checked before anything is created.
+	if _, err := dataplane.NewAFXDPPort(dataplane.AFXDPOptions{Ifname: "eth0"}); err == nil {
+		t.Fatal("NewAFXDPPort without a local address succeeded")
+	}
+}

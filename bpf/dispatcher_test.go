@@ -197,7 +197,7 @@ func malformedFrames() map[string][]byte {
 			binary.BigEndian.PutUint16(b[14+20+4:], uint16(len(b)-14-20+1))
 			return b
 		}),
-		"vlan tag truncated": buildFrame(testFrame{vlanTPID: 0x8100, src: testSrc4, dst: testDst4, dport: 4791})[:16],
+		"vlan tag truncated":    buildFrame(testFrame{vlanTPID: 0x8100, src: testSrc4, dst: testDst4, dport: 4791})[:16],
 		"truncated ipv6 header": v6(func(b []byte) []byte { return b[:14+30] }),
 		"ipv6 version 4":        v6(func(b []byte) []byte { b[14] = 0x40 | b[14]&0x0f; return b }),
 		"ipv6 payload beyond frame": v6(func(b []byte) []byte {

@@ -117,11 +117,3 @@ func buildFrame(f testFrame) []byte {
 	}
 	return append(b, l4...)
 }
-
-// l3Offset is where the IP header of a frame built by buildFrame starts.
-func l3Offset(f testFrame) int {
-	if f.vlanTPID != 0 {
-		return 18
-	}
-	return 14
-}

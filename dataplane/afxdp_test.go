@@ -3,8 +3,10 @@ package dataplane_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +24,11 @@ type xdpPair struct {
 	a, b *dataplane.AFXDPPort
 }
 
-func newXDPPair(t *testing.T, opts lab.Options, xo dataplane.AFXDPOptions, v6 bool) *xdpPair {
+func newXDPPairTB(tb testing.TB, xo dataplane.AFXDPOptions) *xdpPair {
+	return newXDPPair(tb, lab.Options{}, xo, false)
+}
+
+func newXDPPair(t testing.TB, opts lab.Options, xo dataplane.AFXDPOptions, v6 bool) *xdpPair {
 	t.Helper()
 	opts.IPv6 = opts.IPv6 || v6
 	l := labtest.New(t, opts)
@@ -328,5 +334,58 @@ func TestAFXDPErrors(t *testing.T) {
 	// Options are checked before anything is created.
 	if _, err := dataplane.NewAFXDPPort(dataplane.AFXDPOptions{Ifname: "eth0"}); err == nil {
 		t.Fatal("NewAFXDPPort without a local address succeeded")
+	}
+}
+
+// BenchmarkAFXDPSendRecv measures one-way packet rate between two lab hosts:
+// b.N packets of 64 B sent in batches of 64, received by a busy-polling port.
+func BenchmarkAFXDPSendRecv(b *testing.B) {
+	for _, size := range []int{64, 1024} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			p := newXDPPairTB(b, dataplane.AFXDPOptions{BusyPoll: true})
+			if err := p.a.AddPeer(p.b.LocalAddr().Addr()); err != nil {
+				b.Fatal(err)
+			}
+			out := make([]dataplane.Packet, 64)
+			for i := range out {
+				out[i] = dataplane.Packet{Buf: make([]byte, size), Addr: p.b.LocalAddr()}
+			}
+			var got atomic.Uint64
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				in := make([]dataplane.Packet, 64)
+				for i := range in {
+					in[i].Buf = make([]byte, 0, 2048)
+				}
+				p.b.SetRecvTimeout(10 * time.Millisecond)
+				for {
+					n, _ := p.b.Recv(in)
+					got.Add(uint64(n))
+					select {
+					case <-stop:
+						return
+					default:
+					}
+				}
+			}()
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for sent := 0; sent < b.N; {
+				n := min(len(out), b.N-sent)
+				k, err := p.a.Send(out[:n])
+				if err != nil {
+					b.Fatal(err)
+				}
+				sent += k
+			}
+			b.StopTimer()
+			time.Sleep(20 * time.Millisecond)
+			close(stop)
+			<-done
+			b.ReportMetric(float64(got.Load())/float64(b.N), "delivered/op")
+		})
 	}
 }

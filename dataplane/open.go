@@ -73,7 +73,11 @@ func openAFXDP(opts OpenOptions, ifname string) (Port, error) {
 	o := opts.AFXDP
 	o.Ifname = ifname
 	o.Local = opts.Local
-	return NewAFXDPPort(o)
+	p, err := NewAFXDPPort(o)
+	if err != nil {
+		return nil, err // not a typed nil inside the interface
+	}
+	return p, nil
 }
 
 func openUDP(opts OpenOptions, mtu int, reason string) (Port, error) {
@@ -86,7 +90,11 @@ func openUDP(opts OpenOptions, mtu int, reason string) (Port, error) {
 			o.MaxPayload = mtu - ipv6UDPOverhead
 		}
 	}
-	return NewUDPPort(o)
+	p, err := NewUDPPort(o)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // interfaceOf finds the interface holding addr (or checks the one named) and

@@ -21,6 +21,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newLabCmd())
+	root.AddCommand(newBenchCmd(), newDemoCmd())
 	return root
 }
 

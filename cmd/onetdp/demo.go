@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opennetworks/onetdp/bench"
+	"github.com/opennetworks/onetdp/bpf"
+	"github.com/opennetworks/onetdp/dataplane"
+)
+
+func newDemoCmd() *cobra.Command {
+	var env benchEnv
+	c := &cobra.Command{
+		Use:   "demo",
+		Short: "Bring up a 2-host lab, compare AF_XDP with kernel UDP, show the XDP counters, tear down",
+		Long: `The main job on an embedded default: a lab of two network namespaces joined by
+a veth pair, the onetdp XDP dispatcher on both ends, AF_XDP ports against kernel
+UDP ports for 64 B latency (ping-pong) and 64 B packet rate, and the dispatcher's
+per-class counters from the receiving host. Everything is removed afterwards.`,
+		Example: "  sudo onetdp demo\n  sudo make demo",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDemo(cmd, env)
+		},
+	}
+	env.flags(c)
+	return c
+}
+
+func runDemo(cmd *cobra.Command, env benchEnv) error {
+	out, progress := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	l, teardown, err := env.lab(progress)
+	if err != nil {
+		return err
+	}
+	defer teardown()
+	env.labName = l.Name
+	fmt.Fprintf(out, "== lab %s: %s %v <-> %s %v (veth pair, MTU %d)\n\n",
+		l.Name, l.Hosts[0].Name, l.Hosts[0].Addr.Addr(), l.Hosts[1].Name, l.Hosts[1].Addr.Addr(), l.Hosts[0].MTU)
+
+	lat, err := runLat(cmd.Context(), progress, env, bench.LatOptions{Size: 64, Iterations: 20_000})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "== 64 B one-way latency (ping-pong RTT/2)")
+	bench.WriteLatTable(out, lat)
+
+	var counters [bpf.NumClasses]bpf.ClassCounters
+	var counterErr error
+	var xdpReason string
+	env.inspect = func(t string, _, b dataplane.Port) {
+		if x, ok := b.(*dataplane.AFXDPPort); ok {
+			counters, counterErr = x.Dispatcher().Counters()
+			xdpReason = x.Caps().Reason
+		}
+	}
+	pps, err := runPPS(cmd.Context(), progress, env, bench.PPSOptions{Size: 64, Duration: 3 * time.Second})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\n== 64 B one-way packet rate")
+	bench.WritePPSTable(out, pps)
+
+	if xdpReason != "" {
+		fmt.Fprintf(out, "\n== XDP dispatcher on %s after the AF_XDP packet-rate run (%s)\n", l.Hosts[1].Name, xdpReason)
+		if counterErr != nil {
+			fmt.Fprintf(out, "counters unavailable: %v\n", counterErr)
+		} else {
+			writeCounters(out, counters)
+		}
+	}
+	fmt.Fprintln(out, "\n== AF_XDP against kernel UDP, this run")
+	writeRatios(out, lat, pps)
+	return nil
+}
+
+func writeCounters(w io.Writer, c [bpf.NumClasses]bpf.ClassCounters) {
+	fmt.Fprintf(w, "%-8s %12s %14s %8s %14s %10s %11s\n", "class", "packets", "bytes", "ce", "redirect_fail", "parse_err", "fault_drop")
+	for i, v := range c {
+		fmt.Fprintf(w, "%-8s %12d %14d %8d %14d %10d %11d\n", bpf.Class(i), v.Packets, v.Bytes, v.CE, v.RedirectFail, v.ParseErr, v.FaultDrop)
+	}
+}
+
+func writeRatios(w io.Writer, lat []bench.LatResult, pps []bench.PPSResult) {
+	find := func(t string) (l *bench.LatResult, p *bench.PPSResult) {
+		for i := range lat {
+			if lat[i].Transport == t {
+				l = &lat[i]
+			}
+		}
+		for i := range pps {
+			if pps[i].Transport == t {
+				p = &pps[i]
+			}
+		}
+		return l, p
+	}
+	xl, xp := find("af_xdp")
+	ul, up := find("udp")
+	if xl != nil && ul != nil && ul.Typical > 0 {
+		fmt.Fprintf(w, "latency t_typical: %.2fx of kernel UDP (target <= 0.5x)\n", float64(xl.Typical)/float64(ul.Typical))
+	}
+	if xp != nil && up != nil && up.PPS > 0 {
+		fmt.Fprintf(w, "packet rate:       %.2fx of kernel UDP (target >= 4x)\n", xp.PPS/up.PPS)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"os"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -62,6 +63,10 @@ func build(o Options, want *Lab) error {
 			return err
 		}
 		conns = append(conns, c)
+		// Before any link exists, so that new links inherit "default".
+		if err := quietIPv6(c.path, o.IPv6 && n != SwitchNetns(o.Name)); err != nil {
+			return err
+		}
 		if err := setUpByName(c, "lo"); err != nil {
 			return err
 		}
@@ -140,7 +145,10 @@ func buildSwitch(o Options, want *Lab, sw *nsConn, hosts []*nsConn) error {
 	la := netlink.NewLinkAttrs()
 	la.Name = bridgeName
 	la.MTU = o.MTU
-	br := &netlink.Bridge{LinkAttrs: la}
+	// A plain switch: multicast is flooded, and the bridge sends no IGMP/MLD
+	// queries of its own (with snooping on it sends two at startup).
+	snoop := false
+	br := &netlink.Bridge{LinkAttrs: la, MulticastSnooping: &snoop}
 	if err := sw.nl.LinkAdd(br); err != nil {
 		return fmt.Errorf("add bridge in %s: %w", sw.path, err)
 	}
@@ -259,4 +267,34 @@ func addTBF(c *nsConn, ifname string, b *Bottleneck) error {
 
 func prefixToIPNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// quietIPv6 keeps the lab's wire silent unless a test sends: with IPv6 off
+// (always in the switch namespace) it disables IPv6 in the namespace, so
+// links get no link-local address and send no DAD, router solicitations or
+// MLD reports; with IPv6 on it skips DAD and router solicitations (a few MLD
+// reports remain when a link comes up).
+func quietIPv6(nsPath string, ipv6 bool) error {
+	settings := [][2]string{
+		{"all/disable_ipv6", "1"}, {"default/disable_ipv6", "1"},
+	}
+	if ipv6 {
+		settings = [][2]string{
+			{"all/accept_dad", "0"}, {"default/accept_dad", "0"},
+			{"all/router_solicitations", "0"}, {"default/router_solicitations", "0"},
+			{"default/accept_ra", "0"},
+		}
+	}
+	return onLockedThread(func() error {
+		return inNetns(nsPath, func() error {
+			// /proc/sys/net resolves against the opening thread's netns.
+			for _, kv := range settings {
+				p := "/proc/sys/net/ipv6/conf/" + kv[0]
+				if err := os.WriteFile(p, []byte(kv[1]), 0); err != nil {
+					return fmt.Errorf("set %s=%s in %s: %w", p, kv[1], nsPath, err)
+				}
+			}
+			return nil
+		})
+	})
 }

@@ -15,6 +15,12 @@
 // runs a function inside a host's namespace (open sockets there, use them
 // anywhere) and Host.Command starts a process inside it.
 //
+// The wire is quiet: the bridge has STP and multicast snooping off (it floods
+// multicast and sends no queries; ports forward at once), and with IPv6 off it
+// is disabled in every lab namespace, so no packet crosses a link until a
+// test sends one (with IPv6 on, a few MLD reports follow link up). Host MACs
+// are 02:xx:xx:xx:00:<i>, derived from the lab name, so they survive a rebuild.
+//
 // MTU: native XDP on a veth fails with ERANGE when the MTU exceeds 3506 unless
 // the program is frags-aware; Options.Warnings reports it, Up does not refuse.
 //

@@ -464,3 +464,31 @@ func TestLabHost(t *testing.T) {
 		}
 	}
 }
+
+// TestQuietWire: without IPv6 nothing is sent on the lab's links until a
+// test sends (no DAD, router solicitations or MLD reports to miscount).
+func TestQuietWire(t *testing.T) {
+	t.Parallel()
+	l := labtest.New(t, lab.Options{Hosts: 3})
+	time.Sleep(300 * time.Millisecond)
+	sw := nsHandle(t, lab.SwitchNetns(l.Name))
+	for i := range l.Hosts {
+		h := nsHandle(t, lab.HostNetns(l.Name, i))
+		eth, err := h.LinkByName("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := eth.Attrs().Statistics; s == nil || s.TxPackets != 0 || s.RxPackets != 0 {
+			t.Errorf("h%d eth0 stats %+v, want no packets", i, s)
+		}
+		p, err := sw.LinkByName(fmt.Sprintf("p%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := p.Attrs().Statistics; s == nil || s.TxPackets != 0 || s.RxPackets != 0 {
+			t.Errorf("p%d stats %+v, want no packets", i, s)
+		}
+	}
+	// And it still works.
+	checkReach(t, &l.Hosts[0], &l.Hosts[2], l.Hosts[0].Addr.Addr(), l.Hosts[2].Addr.Addr())
+}

@@ -67,9 +67,9 @@ func (o *LatOptions) setDefaults() error {
 	return nil
 }
 
-// Latency runs ping-pong between client and server (reachable at
+// Latency, for the row called name, runs ping-pong between client and server (reachable at
 // serverAddr): the server echoes every datagram back to its sender.
-func Latency(ctx context.Context, client, server dataplane.Port, serverAddr netip.AddrPort, opts LatOptions) (LatResult, error) {
+func Latency(ctx context.Context, name string, client, server dataplane.Port, serverAddr netip.AddrPort, opts LatOptions) (LatResult, error) {
 	if err := opts.setDefaults(); err != nil {
 		return LatResult{}, err
 	}
@@ -85,7 +85,7 @@ func Latency(ctx context.Context, client, server dataplane.Port, serverAddr neti
 		err = eerr
 	}
 	res := summarize(samples)
-	res.Transport = client.Caps().Kind
+	res.Transport = name
 	res.Size = opts.Size
 	res.Losses = losses
 	return res, err

@@ -61,16 +61,16 @@ func (o *PPSOptions) setDefaults() error {
 // concludes the rest was lost.
 const quiet = 200 * time.Millisecond
 
-// PPS sends opts.Count packets (or for opts.Duration, whichever ends first)
+// PPS, for the row called name, sends opts.Count packets (or for opts.Duration, whichever ends first)
 // from tx to rx, whose address is dst, and counts what arrives intact.
-func PPS(ctx context.Context, tx, rx dataplane.Port, dst netip.AddrPort, opts PPSOptions) (PPSResult, error) {
+func PPS(ctx context.Context, name string, tx, rx dataplane.Port, dst netip.AddrPort, opts PPSOptions) (PPSResult, error) {
 	if err := opts.setDefaults(); err != nil {
 		return PPSResult{}, err
 	}
 	if opts.Size > tx.MaxPayload() {
 		return PPSResult{}, fmt.Errorf("bench pps: size %d exceeds the port's max payload %d", opts.Size, tx.MaxPayload())
 	}
-	res := PPSResult{Transport: tx.Caps().Kind, Size: opts.Size}
+	res := PPSResult{Transport: name, Size: opts.Size}
 	var sendDone sync.WaitGroup
 	done := make(chan struct{})
 	var rxErr error

@@ -275,7 +275,15 @@ func (p *AFXDPPort) openQueue(q int) (xq *xskQueue, why string, err error) {
 	}
 	var sock *xdp.Socket
 	zc := false
-	switch o.ZeroCopy {
+	mode := o.ZeroCopy
+	if mode == ZeroCopyAuto {
+		// Probe first: a failed zero-copy bind inside asavie/xdp leaks its
+		// ring mappings.
+		if perr := probeZeroCopy(p.ifindex, q); perr != nil {
+			mode, why = ZeroCopyOff, "zero-copy unavailable: "+perr.Error()
+		}
+	}
+	switch mode {
 	case ZeroCopyAuto, ZeroCopyRequire:
 		sock, err = bind(unix.XDP_ZEROCOPY)
 		if err == nil {

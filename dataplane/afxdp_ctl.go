@@ -150,7 +150,7 @@ func (p *AFXDPPort) teardown() error {
 		p.disp = nil
 	}
 	for _, q := range p.queues {
-		if err := q.sock.Close(); err != nil {
+		if err := q.close(); err != nil {
 			errs = append(errs, fmt.Errorf("af_xdp: close socket of queue %d: %w", q.queue, err))
 		}
 	}

@@ -2,6 +2,8 @@ package dataplane
 
 import (
 	"fmt"
+	"reflect"
+	"unsafe"
 
 	"github.com/asavie/xdp"
 	"golang.org/x/sys/unix"
@@ -133,4 +135,48 @@ func (q *xskQueue) kick() error {
 // the tx ring.
 func (q *xskQueue) pendingTx() int {
 	return q.ringSize - q.sock.NumFreeTxSlots()
+}
+
+// close closes the socket and unmaps its four rings. asavie/xdp's Close
+// unmaps the UMEM but not the rings, and a live ring mapping keeps the socket
+// bound to its queue: the next bind on that queue fails with EBUSY until the
+// process exits. The ring addresses are read from asavie's unexported fields;
+// their lengths follow from XDP_MMAP_OFFSETS, as at mmap time.
+func (q *xskQueue) close() error {
+	var off unix.XDPMmapOffsets
+	size := uint32(unsafe.Sizeof(off))
+	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(q.sock.FD()), unix.SOL_XDP, unix.XDP_MMAP_OFFSETS,
+		uintptr(unsafe.Pointer(&off)), uintptr(unsafe.Pointer(&size)), 0)
+	type ring struct {
+		field    string
+		descOff  uint64
+		descSize uintptr
+	}
+	var maps []ring
+	if errno == 0 {
+		maps = []ring{
+			{"fillRing", off.Fr.Desc, 8},
+			{"completionRing", off.Cr.Desc, 8},
+			{"rxRing", off.Rx.Desc, unsafe.Sizeof(xdp.Desc{})},
+			{"txRing", off.Tx.Desc, unsafe.Sizeof(xdp.Desc{})},
+		}
+	}
+	type region struct{ base, length uintptr }
+	var regions []region
+	v := reflect.ValueOf(q.sock).Elem()
+	for _, r := range maps {
+		descs := v.FieldByName(r.field).FieldByName("Descs")
+		if !descs.IsValid() || descs.Len() == 0 {
+			continue
+		}
+		start := descs.Pointer() - uintptr(r.descOff)
+		regions = append(regions, region{start, uintptr(r.descOff) + uintptr(descs.Len())*r.descSize})
+	}
+	err := q.sock.Close() // nils the ring slices, closes the fd, unmaps the UMEM
+	for _, r := range regions {
+		if _, _, e := unix.Syscall(unix.SYS_MUNMAP, r.base, r.length, 0); e != 0 && err == nil {
+			err = fmt.Errorf("af_xdp: unmap ring of queue %d: %w", q.queue, e)
+		}
+	}
+	return err
 }

@@ -389,3 +389,23 @@ func BenchmarkAFXDPSendRecv(b *testing.B) {
 		})
 	}
 }
+
+// TestAFXDPReopen: closing a port releases its queue binding at once, so a
+// new port binds the same queue (asavie/xdp alone leaves the rings mapped
+// and the next bind fails with EBUSY).
+func TestAFXDPReopen(t *testing.T) {
+	l := labtest.New(t, lab.Options{})
+	h := &l.Hosts[0]
+	for i := 0; i < 4; i++ {
+		err := h.Do(func() error {
+			p, err := dataplane.NewAFXDPPort(dataplane.AFXDPOptions{Ifname: h.Ifname, Local: netip.AddrPortFrom(h.Addr.Addr(), testPort)})
+			if err != nil {
+				return err
+			}
+			return p.Close()
+		})
+		if err != nil {
+			t.Fatalf("open/close #%d: %v", i, err)
+		}
+	}
+}

@@ -85,26 +85,28 @@ func writeCounters(w io.Writer, c [bpf.NumClasses]bpf.ClassCounters) {
 	}
 }
 
+// writeRatios prints the AF_XDP row against every other row of the run.
 func writeRatios(w io.Writer, lat []bench.LatResult, pps []bench.PPSResult) {
-	find := func(t string) (l *bench.LatResult, p *bench.PPSResult) {
-		for i := range lat {
-			if lat[i].Transport == t {
-				l = &lat[i]
-			}
+	var xl *bench.LatResult
+	var xp *bench.PPSResult
+	for i := range lat {
+		if lat[i].Transport == "af_xdp" {
+			xl = &lat[i]
 		}
-		for i := range pps {
-			if pps[i].Transport == t {
-				p = &pps[i]
-			}
+	}
+	for i := range pps {
+		if pps[i].Transport == "af_xdp" {
+			xp = &pps[i]
 		}
-		return l, p
 	}
-	xl, xp := find("af_xdp")
-	ul, up := find("udp")
-	if xl != nil && ul != nil && ul.Typical > 0 {
-		fmt.Fprintf(w, "latency t_typical: %.2fx of kernel UDP (target <= 0.5x)\n", float64(xl.Typical)/float64(ul.Typical))
+	for _, l := range lat {
+		if xl != nil && l.Transport != "af_xdp" && l.Typical > 0 {
+			fmt.Fprintf(w, "64 B latency t_typical: af_xdp = %.2fx %s (target <= 0.5x kernel UDP)\n", float64(xl.Typical)/float64(l.Typical), l.Transport)
+		}
 	}
-	if xp != nil && up != nil && up.PPS > 0 {
-		fmt.Fprintf(w, "packet rate:       %.2fx of kernel UDP (target >= 4x)\n", xp.PPS/up.PPS)
+	for _, p := range pps {
+		if xp != nil && p.Transport != "af_xdp" && p.PPS > 0 {
+			fmt.Fprintf(w, "64 B packet rate:       af_xdp = %.2fx %s (target >= 4x kernel UDP)\n", xp.PPS/p.PPS, p.Transport)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/asavie/xdp"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/opennetworks/onetdp/bpf"
@@ -76,8 +77,8 @@ type AFXDPPort struct {
 	disp       *bpf.Dispatcher
 	queues     []*xskQueue
 	tx         *xskQueue
-	nsFD       int // network namespace of the interface, for neighbour resolution
-	wakeFD     int // eventfd written by Close to wake a Recv sleeping in poll
+	ns         netns.NsHandle // network namespace of the interface, for neighbour resolution
+	wakeFD     int            // eventfd written by Close to wake a Recv sleeping in poll
 
 	// Owned by the Send goroutine.
 	peers map[netip.Addr]*FrameSpec
@@ -119,7 +120,7 @@ func NewAFXDPPort(opts AFXDPOptions) (*AFXDPPort, error) {
 		local:   opts.Local,
 		ifindex: attrs.Index,
 		mtu:     attrs.MTU,
-		nsFD:    -1,
+		ns:      netns.None(),
 		wakeFD:  -1,
 		peers:   make(map[netip.Addr]*FrameSpec),
 	}
@@ -156,7 +157,7 @@ func NewAFXDPPort(opts AFXDPOptions) (*AFXDPPort, error) {
 			p.teardown()
 		}
 	}()
-	if p.nsFD, err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+	if p.ns, err = netns.Get(); err != nil {
 		return nil, fmt.Errorf("af_xdp: open network namespace: %w", err)
 	}
 	if p.wakeFD, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/opennetworks/onetdp/bpf"
+	"github.com/opennetworks/onetdp/internal/nsenter"
 )
 
 // LocalAddr implements Port.
@@ -69,7 +69,7 @@ func (p *AFXDPPort) resolvePeer(dst netip.Addr) (*FrameSpec, error) {
 		return nil, fmt.Errorf("af_xdp: destination %v is not of the local address family (%v): %w", dst, p.local.Addr(), ErrNoRoute)
 	}
 	var nh NextHop
-	err := inNetns(p.nsFD, func() error {
+	err := nsenter.Do(p.ns, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), p.opts.ResolveTimeout)
 		defer cancel()
 		var err error
@@ -90,36 +90,6 @@ func (p *AFXDPPort) resolvePeer(dst netip.Addr) (*FrameSpec, error) {
 	}
 	p.peers[dst] = s
 	return s, nil
-}
-
-// inNetns runs fn on a fresh OS thread switched into the network namespace
-// nsFD. If the thread cannot be switched back it is not unlocked, so the
-// runtime retires it with the goroutine instead of reusing it elsewhere.
-func inNetns(nsFD int, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("open current network namespace: %w", err)
-			return
-		}
-		defer unix.Close(orig)
-		if err := unix.Setns(nsFD, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter network namespace: %w", err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("leave network namespace: %w", err))
-			return // thread stays locked and dies with this goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
 }
 
 // Close detaches the dispatcher, closes the sockets and frees the UMEM. It
@@ -155,11 +125,12 @@ func (p *AFXDPPort) teardown() error {
 		}
 	}
 	p.queues = nil
-	for _, fd := range []*int{&p.nsFD, &p.wakeFD} {
-		if *fd >= 0 {
-			unix.Close(*fd)
-			*fd = -1
-		}
+	if p.ns.IsOpen() {
+		p.ns.Close()
+	}
+	if p.wakeFD >= 0 {
+		unix.Close(p.wakeFD)
+		p.wakeFD = -1
 	}
 	return errors.Join(errs...)
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/opennetworks/onetdp/internal/nsenter"
 )
 
 // nsConn is an open namespace and a netlink handle inside it.
@@ -156,9 +158,7 @@ func buildSwitch(o Options, want *Lab, sw *nsConn, hosts []*nsConn) error {
 	if err != nil {
 		return fmt.Errorf("find bridge in %s: %w", sw.path, err)
 	}
-	if err := onLockedThread(func() error {
-		return inNetns(sw.path, func() error { return setBridgeNoDelay(brLink.Attrs().Index) })
-	}); err != nil {
+	if err := nsenter.DoPath(sw.path, func() error { return setBridgeNoDelay(brLink.Attrs().Index) }); err != nil {
 		return err
 	}
 	for i, h := range hosts {
@@ -285,16 +285,14 @@ func quietIPv6(nsPath string, ipv6 bool) error {
 			{"default/accept_ra", "0"},
 		}
 	}
-	return onLockedThread(func() error {
-		return inNetns(nsPath, func() error {
-			// /proc/sys/net resolves against the opening thread's netns.
-			for _, kv := range settings {
-				p := "/proc/sys/net/ipv6/conf/" + kv[0]
-				if err := os.WriteFile(p, []byte(kv[1]), 0); err != nil {
-					return fmt.Errorf("set %s=%s in %s: %w", p, kv[1], nsPath, err)
-				}
+	return nsenter.DoPath(nsPath, func() error {
+		// /proc/sys/net resolves against the opening thread's netns.
+		for _, kv := range settings {
+			p := "/proc/sys/net/ipv6/conf/" + kv[0]
+			if err := os.WriteFile(p, []byte(kv[1]), 0); err != nil {
+				return fmt.Errorf("set %s=%s in %s: %w", p, kv[1], nsPath, err)
 			}
-			return nil
-		})
+		}
+		return nil
 	})
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+
+	"github.com/opennetworks/onetdp/internal/nsenter"
 )
 
 // Cmd is an exec.Cmd that starts inside a host's network namespace. Set up
@@ -27,7 +29,7 @@ func (h *Host) Command(ctx context.Context, name string, args ...string) *Cmd {
 // Start starts the process from an OS thread switched into the host's
 // namespace: a forked child inherits the namespaces of the forking thread.
 func (c *Cmd) Start() error {
-	return onLockedThread(func() error { return inNetns(c.host.Netns, c.Cmd.Start) })
+	return nsenter.DoPath(c.host.Netns, c.Cmd.Start)
 }
 
 // Run starts the command in the host's namespace and waits for it.

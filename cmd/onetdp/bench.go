@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opennetworks/onetdp/bench"
+	"github.com/opennetworks/onetdp/bpf"
 	"github.com/opennetworks/onetdp/dataplane"
 	"github.com/opennetworks/onetdp/lab"
 )
@@ -31,6 +32,7 @@ type benchEnv struct {
 	mtu        int
 	transports []string
 	busyPoll   bool
+	xdpMode    string
 	port       uint16
 	json       bool
 	// inspect, when set, sees both ports after each measurement, before
@@ -45,6 +47,7 @@ func (e *benchEnv) flags(c *cobra.Command) {
 	f.StringSliceVar(&e.transports, "transport", []string{"af_xdp", "udp", "udp-gso"},
 		"transports to measure, in order: af_xdp, udp (kernel sendmmsg/recvmmsg, as iperf3 and sockperf use it), udp-gso (kernel UDP with UDP_SEGMENT/UDP_GRO)")
 	f.BoolVar(&e.busyPoll, "busy-poll", true, "AF_XDP receivers spin on their rings instead of sleeping in poll(2)")
+	f.StringVar(&e.xdpMode, "xdp-mode", "auto", "XDP attach mode of the dispatcher: auto (native, else generic), native, generic")
 	f.Uint16Var(&e.port, "port", defaultPort, "UDP port of the bench traffic")
 	f.BoolVar(&e.json, "json", false, "print results as JSON")
 }
@@ -161,6 +164,15 @@ func (env benchEnv) each(ctx context.Context, progress io.Writer, fn func(ctx co
 // portOptions maps a bench transport name onto dataplane.Open options.
 func portOptions(name string, local netip.AddrPort, env benchEnv) (dataplane.OpenOptions, error) {
 	o := dataplane.OpenOptions{Local: local, AFXDP: dataplane.AFXDPOptions{BusyPoll: env.busyPoll}}
+	switch env.xdpMode {
+	case "auto", "":
+	case "native":
+		o.AFXDP.Attach = bpf.AttachNative
+	case "generic":
+		o.AFXDP.Attach = bpf.AttachGeneric
+	default:
+		return o, fmt.Errorf("unknown --xdp-mode %q (want auto, native or generic)", env.xdpMode)
+	}
 	switch name {
 	case "af_xdp":
 		o.Transport = dataplane.TransportAFXDP

@@ -39,6 +39,9 @@ type OpenOptions struct {
 	UDP UDPPortOptions
 }
 
+// geteuid is a variable so tests can play a non-root user.
+var geteuid = os.Geteuid
+
 // Open builds the Port that opts ask for. With TransportAuto it tries AF_XDP
 // and falls back to kernel UDP, recording the reason in Caps().Reason. Like
 // NewAFXDPPort it must run in the network namespace of the interface.
@@ -53,7 +56,7 @@ func Open(opts OpenOptions) (Port, error) {
 	case TransportUDP:
 		return openUDP(opts, mtu, "kernel UDP requested")
 	case "", TransportAuto:
-		if os.Geteuid() != 0 {
+		if geteuid() != 0 {
 			return openUDP(opts, mtu, "not root: AF_XDP needs CAP_NET_ADMIN and CAP_BPF")
 		}
 		if err != nil {
@@ -89,6 +92,7 @@ func openUDP(opts OpenOptions, mtu int, reason string) (Port, error) {
 		if opts.Local.Addr().Is6() {
 			o.MaxPayload = mtu - ipv6UDPOverhead
 		}
+		o.MaxPayload = min(o.MaxPayload, maxUDPPayload) // lo has MTU 65536
 	}
 	p, err := NewUDPPort(o)
 	if err != nil {

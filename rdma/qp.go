@@ -39,21 +39,21 @@ type QPAttrMask uint32
 
 // Attribute mask bits.
 const (
-	QPState_          QPAttrMask = 1 << 0
-	QPAccessFlags     QPAttrMask = 1 << 3
-	QPPKeyIndex       QPAttrMask = 1 << 4
-	QPPort            QPAttrMask = 1 << 5
-	QPAV              QPAttrMask = 1 << 7 // address vector: remote GID, traffic class, hop limit, flow label
-	QPPathMTU         QPAttrMask = 1 << 8
-	QPTimeout         QPAttrMask = 1 << 9
-	QPRetryCnt        QPAttrMask = 1 << 10
-	QPRNRRetry        QPAttrMask = 1 << 11
-	QPRQPSN           QPAttrMask = 1 << 12
-	QPMaxQPRdAtomic   QPAttrMask = 1 << 13
-	QPMinRNRTimer     QPAttrMask = 1 << 15
-	QPSQPSN           QPAttrMask = 1 << 16
-	QPMaxDestRdAtomic QPAttrMask = 1 << 17
-	QPDestQPN         QPAttrMask = 1 << 20
+	AttrState           QPAttrMask = 1 << 0
+	AttrAccessFlags     QPAttrMask = 1 << 3
+	AttrPKeyIndex       QPAttrMask = 1 << 4
+	AttrPort            QPAttrMask = 1 << 5
+	AttrAV              QPAttrMask = 1 << 7 // address vector: remote GID, traffic class, hop limit, flow label
+	AttrPathMTU         QPAttrMask = 1 << 8
+	AttrTimeout         QPAttrMask = 1 << 9
+	AttrRetryCnt        QPAttrMask = 1 << 10
+	AttrRNRRetry        QPAttrMask = 1 << 11
+	AttrRQPSN           QPAttrMask = 1 << 12
+	AttrMaxRdAtomic     QPAttrMask = 1 << 13
+	AttrMinRNRTimer     QPAttrMask = 1 << 15
+	AttrSQPSN           QPAttrMask = 1 << 16
+	AttrMaxDestRdAtomic QPAttrMask = 1 << 17
+	AttrDestQPN         QPAttrMask = 1 << 20
 )
 
 // AddressVector says how to reach the remote QP (struct ibv_ah_attr with a

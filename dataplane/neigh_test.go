@@ -1,186 +1,82 @@
-package dataplane
+package dataplane_test
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
-	"runtime"
 	"testing"
 	"time"
 
-	"github.com/opennetworks/onetdp/internal/testutil"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
+
+	"github.com/opennetworks/onetdp/dataplane"
+	"github.com/opennetworks/onetdp/lab"
+	"github.com/opennetworks/onetdp/lab/labtest"
 )
 
-// vethPair is two network namespaces joined by a veth pair, with
-// 198.18.<octet>.1/24 + fd00:198:18:<octet>::1/64 on side A and .2/::2 on B.
-type vethPair struct {
-	nsA, nsB     netns.NsHandle
-	linkA, linkB netlink.Link // attributes as seen inside each namespace
-	octet        int
-}
+// neighLabMTU differs from the lab default so that the tests see the MTU
+// come from the interface.
+const neighLabMTU = 1400
 
-const vethPairMTU = 1400
-
-func (p *vethPair) v4(host int) netip.Addr {
-	return netip.AddrFrom4([4]byte{198, 18, byte(p.octet), byte(host)})
-}
-
-func (p *vethPair) v6(host int) netip.Addr {
-	return netip.MustParseAddr(fmt.Sprintf("fd00:198:18:%x::%x", p.octet, host))
-}
-
-// newNamedNetns creates a named namespace without leaving the calling
-// thread in it, and removes it when the test ends.
-func newNamedNetns(t *testing.T, prefix string) netns.NsHandle {
+// newNeighLab is a 2-host lab with IPv4 and IPv6: h0 (side A, .1 and ::1)
+// and h1 (side B, .2 and ::2) on one /24 and one /64.
+func newNeighLab(t *testing.T) *lab.Lab {
 	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatalf("get current netns: %v", err)
-	}
-	defer orig.Close()
-	name := testutil.UniqueName(prefix)
-	ns, err := netns.NewNamed(name) // switches this thread into ns
-	if err != nil {
-		t.Fatalf("create netns %s: %v", name, err)
-	}
-	if err := netns.Set(orig); err != nil {
-		// Keep the thread locked: it is in the wrong namespace, so let the
-		// runtime retire it with this goroutine.
-		runtime.LockOSThread()
-		t.Fatalf("return to original netns: %v", err)
-	}
-	t.Cleanup(func() {
-		ns.Close()
-		if err := netns.DeleteNamed(name); err != nil {
-			t.Errorf("delete netns %s: %v", name, err)
-		}
+	return labtest.New(t, lab.Options{MTU: neighLabMTU, IPv6: true})
+}
+
+// resolveIn runs ResolveNextHop for dst inside h's namespace with timeout,
+// and reports how long it took.
+func resolveIn(h *lab.Host, dst netip.Addr, timeout time.Duration) (dataplane.NextHop, time.Duration, error) {
+	var nh dataplane.NextHop
+	var elapsed time.Duration
+	err := h.Do(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		start := time.Now()
+		var err error
+		nh, err = dataplane.ResolveNextHop(ctx, dst)
+		elapsed = time.Since(start)
+		return err
 	})
-	return ns
+	return nh, elapsed, err
 }
 
-func newVethPair(t *testing.T) *vethPair {
-	t.Helper()
-	testutil.RequireRoot(t)
-	p := &vethPair{octet: rand.IntN(256)}
-	p.nsA = newNamedNetns(t, "dpna")
-	p.nsB = newNamedNetns(t, "dpnb")
-
-	ha, err := netlink.NewHandleAt(p.nsA)
-	if err != nil {
-		t.Fatalf("netlink handle in netns A: %v", err)
-	}
-	t.Cleanup(ha.Close)
-	hb, err := netlink.NewHandleAt(p.nsB)
-	if err != nil {
-		t.Fatalf("netlink handle in netns B: %v", err)
-	}
-	t.Cleanup(hb.Close)
-
-	nameA, nameB := testutil.UniqueName("dpva"), testutil.UniqueName("dpvb")
-	veth := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: nameA, MTU: vethPairMTU},
-		PeerName:      nameB,
-		PeerNamespace: netlink.NsFd(int(p.nsB)),
-	}
-	if err := ha.LinkAdd(veth); err != nil {
-		t.Fatalf("add veth %s/%s: %v", nameA, nameB, err)
-	}
-	// The links go away with their namespaces.
-	for _, side := range []struct {
-		h    *netlink.Handle
-		name string
-		host int
-		link *netlink.Link
-	}{{ha, nameA, 1, &p.linkA}, {hb, nameB, 2, &p.linkB}} {
-		l, err := side.h.LinkByName(side.name)
-		if err != nil {
-			t.Fatalf("find %s: %v", side.name, err)
-		}
-		for _, a := range []netip.Prefix{netip.PrefixFrom(p.v4(side.host), 24), netip.PrefixFrom(p.v6(side.host), 64)} {
-			addr := &netlink.Addr{IPNet: &net.IPNet{IP: a.Addr().AsSlice(), Mask: net.CIDRMask(a.Bits(), a.Addr().BitLen())}}
-			if a.Addr().Is6() {
-				addr.Flags = unix.IFA_F_NODAD
-			}
-			if err := side.h.AddrAdd(l, addr); err != nil {
-				t.Fatalf("add %v to %s: %v", a, side.name, err)
-			}
-		}
-		if err := side.h.LinkSetUp(l); err != nil {
-			t.Fatalf("set %s up: %v", side.name, err)
-		}
-		if l, err = side.h.LinkByName(side.name); err != nil {
-			t.Fatalf("find %s: %v", side.name, err)
-		}
-		*side.link = l
-	}
-	return p
+func prefixNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
-// enterNetns locks the calling goroutine's thread and switches it into ns;
-// the returned function switches back (call it with defer). If switching
-// back fails the thread stays locked so that the runtime retires it.
-func enterNetns(t *testing.T, ns netns.NsHandle) func() {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("get current netns: %v", err)
-	}
-	if err := netns.Set(ns); err != nil {
-		orig.Close()
-		runtime.UnlockOSThread()
-		t.Fatalf("enter netns: %v", err)
-	}
-	return func() {
-		defer orig.Close()
-		if err := netns.Set(orig); err != nil {
-			t.Errorf("return to original netns: %v (thread retired)", err)
-			return
-		}
-		runtime.UnlockOSThread()
-	}
-}
-
-func macOf(l netlink.Link) [6]byte {
-	var m [6]byte
-	copy(m[:], l.Attrs().HardwareAddr)
-	return m
+func macArray(m net.HardwareAddr) [6]byte {
+	var a [6]byte
+	copy(a[:], m)
+	return a
 }
 
 func TestResolveNextHop(t *testing.T) {
-	p := newVethPair(t)
-	wantSrcMAC, wantDstMAC := macOf(p.linkA), macOf(p.linkB)
+	l := newNeighLab(t)
+	a, b := &l.Hosts[0], &l.Hosts[1]
 
 	// A gateway route with a smaller MTU metric, for each family, through B.
-	ha, err := netlink.NewHandleAt(p.nsA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ha.Close()
-	gw4 := netip.MustParsePrefix(fmt.Sprintf("198.19.%d.0/24", p.octet))
+	// Both live only in A's namespace; gw4 is the /24 after the lab's.
+	g := a.Addr.Masked().Addr().As4()
+	g[2]++
+	gw4 := netip.PrefixFrom(netip.AddrFrom4(g), 24)
 	gw6 := netip.MustParsePrefix("fd00:198:18:ff00::/64")
-	for _, r := range []struct {
-		dst netip.Prefix
-		via netip.Addr
-	}{{gw4, p.v4(2)}, {gw6, p.v6(2)}} {
-		route := &netlink.Route{
-			LinkIndex: p.linkA.Attrs().Index,
-			Dst:       &net.IPNet{IP: r.dst.Addr().AsSlice(), Mask: net.CIDRMask(r.dst.Bits(), r.dst.Addr().BitLen())},
-			Gw:        r.via.AsSlice(),
-			MTU:       1300,
+	err := a.Do(func() error {
+		for _, r := range []struct {
+			dst netip.Prefix
+			via netip.Addr
+		}{{gw4, b.Addr.Addr()}, {gw6, b.Addr6.Addr()}} {
+			route := &netlink.Route{LinkIndex: a.Ifindex, Dst: prefixNet(r.dst), Gw: r.via.AsSlice(), MTU: 1300}
+			if err := netlink.RouteAdd(route); err != nil {
+				return err
+			}
 		}
-		if err := ha.RouteAdd(route); err != nil {
-			t.Fatalf("add route %v via %v: %v", r.dst, r.via, err)
-		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("add gateway routes in %s: %v", a.NetnsName(), err)
 	}
 
 	for _, c := range []struct {
@@ -190,24 +86,21 @@ func TestResolveNextHop(t *testing.T) {
 		gateway netip.Addr
 		mtu     int
 	}{
-		{"ipv4", p.v4(2), p.v4(1), netip.Addr{}, vethPairMTU},
-		{"ipv4-mapped", netip.AddrFrom16(p.v4(2).As16()), p.v4(1), netip.Addr{}, vethPairMTU},
-		{"ipv6", p.v6(2), p.v6(1), netip.Addr{}, vethPairMTU},
-		{"ipv4-gateway", gw4.Addr().Next(), p.v4(1), p.v4(2), 1300},
-		{"ipv6-gateway", gw6.Addr().Next(), p.v6(1), p.v6(2), 1300},
+		{"ipv4", b.Addr.Addr(), a.Addr.Addr(), netip.Addr{}, neighLabMTU},
+		{"ipv4-mapped", netip.AddrFrom16(b.Addr.Addr().As16()), a.Addr.Addr(), netip.Addr{}, neighLabMTU},
+		{"ipv6", b.Addr6.Addr(), a.Addr6.Addr(), netip.Addr{}, neighLabMTU},
+		{"ipv4-gateway", gw4.Addr().Next(), a.Addr.Addr(), b.Addr.Addr(), 1300},
+		{"ipv6-gateway", gw6.Addr().Next(), a.Addr6.Addr(), b.Addr6.Addr(), 1300},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			defer enterNetns(t, p.nsA)()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			nh, err := ResolveNextHop(ctx, c.dst)
+			nh, _, err := resolveIn(a, c.dst, 5*time.Second)
 			if err != nil {
 				t.Fatalf("ResolveNextHop(%v): %v", c.dst, err)
 			}
-			want := NextHop{
-				Ifindex: p.linkA.Attrs().Index, Ifname: p.linkA.Attrs().Name,
+			want := dataplane.NextHop{
+				Ifindex: a.Ifindex, Ifname: a.Ifname,
 				Src: c.src, Gateway: c.gateway,
-				SrcMAC: wantSrcMAC, DstMAC: wantDstMAC,
+				SrcMAC: macArray(a.MAC), DstMAC: macArray(b.MAC),
 				MTU: c.mtu,
 			}
 			if nh != want {
@@ -218,8 +111,17 @@ func TestResolveNextHop(t *testing.T) {
 }
 
 func TestResolveNextHopFailures(t *testing.T) {
-	p := newVethPair(t)
-	noRoute4 := netip.AddrFrom4([4]byte{198, 18, byte(p.octet + 1), 1}) // another /24: unrouted
+	l := newNeighLab(t)
+	a := &l.Hosts[0]
+	subnet := a.Addr.Masked()
+	// An address two /24s after the lab's: unrouted.
+	next := subnet.Addr().As4()
+	next[2] += 2
+	noRoute4 := netip.AddrFrom4(next).Next()
+	unanswered4 := subnet.Addr().As4()
+	unanswered4[3] = 99
+	unanswered6 := a.Addr6.Addr().As16()
+	unanswered6[15] = 0x99
 	for _, c := range []struct {
 		name    string
 		dst     netip.Addr
@@ -227,22 +129,17 @@ func TestResolveNextHopFailures(t *testing.T) {
 		want    []error
 	}{
 		// No route at all: fails at once, before the deadline.
-		{"ipv4-no-route", noRoute4, 5 * time.Second, []error{ErrNoRoute}},
-		{"ipv6-no-route", netip.MustParseAddr("fd00:198:18:fe00::1"), 5 * time.Second, []error{ErrNoRoute}},
-		{"ipv4-local", p.v4(1), 5 * time.Second, []error{ErrNoRoute}},
-		{"ipv4-invalid", netip.Addr{}, 5 * time.Second, []error{ErrNoRoute}},
-		{"ipv4-multicast", netip.MustParseAddr("239.1.2.3"), 5 * time.Second, []error{ErrNoRoute}},
+		{"ipv4-no-route", noRoute4, 5 * time.Second, []error{dataplane.ErrNoRoute}},
+		{"ipv6-no-route", netip.MustParseAddr("fd00:198:18:fe00::1"), 5 * time.Second, []error{dataplane.ErrNoRoute}},
+		{"ipv4-local", a.Addr.Addr(), 5 * time.Second, []error{dataplane.ErrNoRoute}},
+		{"ipv4-invalid", netip.Addr{}, 5 * time.Second, []error{dataplane.ErrNoRoute}},
+		{"ipv4-multicast", netip.MustParseAddr("239.1.2.3"), 5 * time.Second, []error{dataplane.ErrNoRoute}},
 		// On-link but nobody answers: fails when ctx expires.
-		{"ipv4-unanswered", p.v4(99), 400 * time.Millisecond, []error{ErrNoRoute, context.DeadlineExceeded}},
-		{"ipv6-unanswered", p.v6(0x99), 400 * time.Millisecond, []error{ErrNoRoute, context.DeadlineExceeded}},
+		{"ipv4-unanswered", netip.AddrFrom4(unanswered4), 400 * time.Millisecond, []error{dataplane.ErrNoRoute, context.DeadlineExceeded}},
+		{"ipv6-unanswered", netip.AddrFrom16(unanswered6), 400 * time.Millisecond, []error{dataplane.ErrNoRoute, context.DeadlineExceeded}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			defer enterNetns(t, p.nsA)()
-			ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-			defer cancel()
-			start := time.Now()
-			nh, err := ResolveNextHop(ctx, c.dst)
-			elapsed := time.Since(start)
+			nh, elapsed, err := resolveIn(a, c.dst, c.timeout)
 			if err == nil {
 				t.Fatalf("ResolveNextHop(%v) = %+v, want an error", c.dst, nh)
 			}

@@ -107,7 +107,7 @@ func echo(ctx context.Context, p dataplane.Port) error {
 		if err != nil {
 			return fmt.Errorf("bench lat: echo receive: %w", err)
 		}
-		for off := 0; off < n; {
+		for off := 0; off < n && ctx.Err() == nil; {
 			k, err := p.Send(pkts[off:n])
 			if err != nil {
 				return fmt.Errorf("bench lat: echo send: %w", err)
@@ -116,6 +116,27 @@ func echo(ctx context.Context, p dataplane.Port) error {
 		}
 	}
 	return nil
+}
+
+// sendOne sends out (one packet), retrying while the port's transmit queue
+// is full, for at most timeout.
+func sendOne(ctx context.Context, c dataplane.Port, out []dataplane.Packet, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		k, err := c.Send(out)
+		if err != nil {
+			return fmt.Errorf("bench lat: send: %w", err)
+		}
+		if k == 1 {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench lat: send: transmit queue still full after %v: %w", timeout, dataplane.ErrTimeout)
+		}
+	}
 }
 
 func pingPong(ctx context.Context, c dataplane.Port, dst netip.AddrPort, opts LatOptions) ([]time.Duration, int, error) {
@@ -136,14 +157,8 @@ func pingPong(ctx context.Context, c dataplane.Port, dst netip.AddrPort, opts La
 		}
 		binary.LittleEndian.PutUint64(out[0].Buf, uint64(seq))
 		start := time.Now()
-		for {
-			k, err := c.Send(out)
-			if err != nil {
-				return samples, losses, fmt.Errorf("bench lat: send: %w", err)
-			}
-			if k == 1 {
-				break
-			}
+		if err := sendOne(ctx, c, out, opts.Timeout); err != nil {
+			return samples, losses, err
 		}
 		ok, err := awaitReply(c, in, uint64(seq))
 		if err != nil {

@@ -61,6 +61,10 @@ func (o *PPSOptions) setDefaults() error {
 // concludes the rest was lost.
 const quiet = 200 * time.Millisecond
 
+// maxDrain bounds how long the receiver keeps counting after the sender
+// finished, however much still arrives.
+const maxDrain = 10 * quiet
+
 // PPS, for the row called name, sends opts.Count packets (or for opts.Duration, whichever ends first)
 // from tx to rx, whose address is dst, and counts what arrives intact.
 func PPS(ctx context.Context, name string, tx, rx dataplane.Port, dst netip.AddrPort, opts PPSOptions) (PPSResult, error) {
@@ -122,6 +126,11 @@ func send(ctx context.Context, tx dataplane.Port, dst netip.AddrPort, opts PPSOp
 				return seq + uint64(off+k), fmt.Errorf("bench pps: send: %w", err)
 			}
 			off += k
+			// A port whose transmit queue stays full must not hold the
+			// sender past its time bound.
+			if k == 0 && (time.Now().After(stop) || ctx.Err() != nil) {
+				return seq + uint64(off), nil
+			}
 		}
 		seq += uint64(n)
 	}
@@ -137,17 +146,23 @@ func receive(rx dataplane.Port, opts PPSOptions, done <-chan struct{}, res *PPSR
 	fillPattern(want)
 	rx.SetRecvTimeout(quiet)
 	defer rx.SetRecvTimeout(0)
-	finished := false
+	var doneAt time.Time // when this loop first saw the sender finished
 	for {
 		n, err := rx.Recv(pkts)
-		if errors.Is(err, dataplane.ErrTimeout) {
-			if finished {
-				return nil
-			}
+		if doneAt.IsZero() {
 			select {
 			case <-done:
-				finished = true // one more quiet period for stragglers
+				doneAt = time.Now()
 			default:
+			}
+		} else if time.Since(doneAt) > maxDrain {
+			return nil // traffic that does not stop is not ours to count
+		}
+		if errors.Is(err, dataplane.ErrTimeout) {
+			// After the sender finished, one whole quiet period for
+			// stragglers.
+			if !doneAt.IsZero() && time.Since(doneAt) >= quiet {
+				return nil
 			}
 			continue
 		}

@@ -95,10 +95,10 @@ func (e Endpoint) Validate() error {
 //
 //	fmt.Print(e.PerftestString())
 //
-// prints, for example,
+// prints, for example (each line starts with one space, as in perftest),
 //
-//	 local address: LID 0000 QPN 0x0011 PSN 0x3e8a6b RKey 0x00013c VAddr 0x007f2a1c000000
-//	 GID: 00:00:00:00:00:00:00:00:00:00:255:255:198:18:00:01
+//	local address: LID 0000 QPN 0x0011 PSN 0x3e8a6b RKey 0x00013c VAddr 0x007f2a1c000000
+//	GID: 00:00:00:00:00:00:00:00:00:00:255:255:198:18:00:01
 //
 // RKey and VAddr appear when the endpoint advertises a buffer (Addr, RKey or
 // Len non-zero), as perftest shows them for READ and WRITE tests. LID is

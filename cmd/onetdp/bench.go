@@ -22,7 +22,7 @@ import (
 	"github.com/opennetworks/onetdp/lab"
 )
 
-// DefaultPort is onetdp's own UDP port, programmed into the XDP dispatcher.
+// defaultPort is onetdp's own UDP port, programmed into the XDP dispatcher.
 const defaultPort = 4792
 
 // benchEnv is what every lab-based bench command shares: the lab to run in,
@@ -146,6 +146,11 @@ func runLat(ctx context.Context, progress io.Writer, env benchEnv, o bench.LatOp
 // each runs fn once per transport with a port on h0 (a) and one on h1 (b),
 // in a fresh lab unless env names one, and tears everything down after.
 func (env benchEnv) each(ctx context.Context, progress io.Writer, fn func(ctx context.Context, transport string, a, b dataplane.Port) error) error {
+	for _, t := range env.transports { // before building a lab for nothing
+		if _, err := portOptions(t, netip.AddrPort{}, env); err != nil {
+			return err
+		}
+	}
 	ctx, stop := signal.NotifyContext(ctxOrBackground(ctx), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	l, teardown, err := env.lab(progress)

@@ -143,9 +143,9 @@ func TestExchangeInvalidLocalDoesNoIO(t *testing.T) {
 }
 
 // rawPeer runs script on the far end of a loopback connection while the near
-// end runs Exchange with timeout, and returns Exchange's error, how long it
-// took, and every byte the peer received.
-func rawPeer(t *testing.T, timeout time.Duration, script func(c net.Conn)) (err error, took time.Duration, got []byte) {
+// end runs Exchange with timeout, and returns how long Exchange took, every
+// byte the peer received, and Exchange's error.
+func rawPeer(t *testing.T, timeout time.Duration, script func(c net.Conn)) (took time.Duration, got []byte, err error) {
 	t.Helper()
 	ca, cb := tcpPair(t)
 	received := make(chan []byte, 1)
@@ -160,7 +160,7 @@ func rawPeer(t *testing.T, timeout time.Duration, script func(c net.Conn)) (err 
 	_, err = Exchange(context.Background(), ca, endpointN(1), timeout)
 	took = time.Since(start)
 	ca.Close()
-	return err, took, <-received
+	return took, <-received, err
 }
 
 func readMsg(c net.Conn) []byte {
@@ -198,7 +198,7 @@ func TestExchangePeerErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err, took, got := rawPeer(t, 3*time.Second, tc.script)
+			took, got, err := rawPeer(t, 3*time.Second, tc.script)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err %v, want %v", err, tc.want)
 			}
@@ -230,7 +230,7 @@ func TestExchangeSilentPeerTimesOut(t *testing.T) {
 		{"never sends ready", func(c net.Conn) { c.Write(AppendEndpoint(nil, endpointN(2))); time.Sleep(time.Second) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err, took, _ := rawPeer(t, 200*time.Millisecond, tc.script)
+			took, _, err := rawPeer(t, 200*time.Millisecond, tc.script)
 			if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("err %v, want ErrTimeout wrapping context.DeadlineExceeded", err)
 			}

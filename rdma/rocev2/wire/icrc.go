@@ -21,7 +21,8 @@ import (
 //
 // The functions here compute it piecewise without copying the packet: the
 // IP, UDP and BTH headers (at most 80 bytes) are copied to a stack buffer
-// and masked there, and the rest is fed to the CRC in place.
+// and masked there (their CRC taken by crcUpdateSmall, see crc.go), and the
+// rest is fed to hash/crc32 in place.
 
 const (
 	ipv4MinHeader = 20
@@ -37,7 +38,7 @@ const (
 )
 
 // crcSeed is the CRC state after the 8 leading 0xFF bytes.
-var crcSeed = crc32.Update(0, crc32.IEEETable, []byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF})
+var crcSeed = crcUpdateSmall(0, []byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF})
 
 // locateRoCE checks that ip is an IPv4 or IPv6 UDP packet whose UDP payload
 // can hold a BTH and an ICRC, and returns the IP header length and the end
@@ -122,7 +123,7 @@ func icrcOf(ip []byte) (crc uint32, end int, err error) {
 	n := copy(h[:], ip[:ihl+udpHeader+BTHLen])
 	maskIP(h[:ihl])
 	maskUDPBTH(h[ihl:n])
-	crc = crc32.Update(crcSeed, crc32.IEEETable, h[:n])
+	crc = crcUpdateSmall(crcSeed, h[:n])
 	return crc32.Update(crc, crc32.IEEETable, ip[n:end-ICRCLen]), end, nil
 }
 
@@ -236,7 +237,7 @@ func ICRCFromParts(src, dst netip.AddrPort, ipv4ID uint16, udpPayload []byte) (u
 	copy(u[udpHeader:], udpPayload[:BTHLen])
 	maskUDPBTH(u)
 	n := ihl + udpHeader + BTHLen
-	crc := crc32.Update(crcSeed, crc32.IEEETable, h[:n])
+	crc := crcUpdateSmall(crcSeed, h[:n])
 	return crc32.Update(crc, crc32.IEEETable, udpPayload[BTHLen:len(udpPayload)-ICRCLen]), nil
 }
 

@@ -28,7 +28,10 @@ func Listen(ctx context.Context, addr string, local Endpoint, opts Options) (End
 	if opts.Listening != nil {
 		opts.Listening(ln.Addr())
 	}
-	tl := ln.(*net.TCPListener) // "tcp" listeners are always *net.TCPListener
+	tl, ok := ln.(*net.TCPListener)
+	if !ok { // cannot happen for "tcp"; no panic if it ever does
+		return Endpoint{}, fmt.Errorf("cm listen %s: listener is %T, not TCP", ln.Addr(), ln)
+	}
 	if err := tl.SetDeadline(deadline); err != nil {
 		return Endpoint{}, fmt.Errorf("cm listen %s: set deadline: %w", ln.Addr(), err)
 	}

@@ -124,7 +124,7 @@ func refICRC(ip []byte) uint32 {
 	} else {
 		ihl = 40
 		end = 40 + int(binary.BigEndian.Uint16(c[4:6]))
-		c[0] |= 0x0f                                   // traffic class high nibble
+		c[0] |= 0x0f                                    // traffic class high nibble
 		c[1], c[2], c[3], c[7] = 0xff, 0xff, 0xff, 0xff // traffic class, flow label, hop limit
 	}
 	c[ihl+6], c[ihl+7] = 0xff, 0xff // UDP checksum

@@ -85,8 +85,8 @@ func TestDecodeIgnoresReservedBitsAndPad(t *testing.T) {
 	buf := make([]byte, 64)
 	n, _ := Encode(buf, &p)
 	b := buf[:n]
-	b[4] |= 0x3f            // reserved bits of byte 4
-	b[8] |= 0x7f            // reserved bits of byte 8
+	b[4] |= 0x3f           // reserved bits of byte 4
+	b[8] |= 0x7f           // reserved bits of byte 8
 	b[13], b[14] = 0xaa, 1 // pad bytes
 	var d Packet
 	if err := Decode(b, &d); err != nil {

@@ -99,9 +99,10 @@ var _ Port = (*AFXDPPort)(nil)
 // socketFlagsMu serialises changes of asavie/xdp's package-level bind flags.
 var socketFlagsMu sync.Mutex
 
-// NewAFXDPPort attaches the dispatcher to opts.Ifname (unless one is already
-// attached by this process through the same pin directory), binds one AF_XDP
-// socket per rx queue and registers them in the dispatcher's XSKMAP.
+// NewAFXDPPort attaches a dispatcher of its own to opts.Ifname, binds one
+// AF_XDP socket per rx queue and registers them in the dispatcher's XSKMAP.
+// An interface takes one dispatcher, so it takes one AFXDPPort at a time: a
+// second NewAFXDPPort on it fails until the first is closed.
 //
 // It must run in the interface's network namespace: the calling goroutine's
 // OS thread is the one whose namespace counts (lock it and setns first, as
@@ -327,6 +328,10 @@ func (p *AFXDPPort) Send(pkts []Packet) (int, error) {
 			err = ErrTooBig
 			break
 		}
+		if pk.Addr.Port() == 0 {
+			err = errNoDstPort
+			break
+		}
 		spec, e := p.peer(pk.Addr.Addr())
 		if e != nil {
 			err = e
@@ -358,8 +363,13 @@ func (p *AFXDPPort) Send(pkts []Packet) (int, error) {
 	return sent, err
 }
 
+// errNoDstPort is Send's error for a destination without a UDP port,
+// preallocated because Send must not allocate.
+var errNoDstPort = fmt.Errorf("af_xdp: destination port 0: %w", ErrNoRoute)
+
 // peer returns the frame template for destination dst, resolving the next
-// hop on first use (the only allocating path of Send).
+// hop on first use (the only allocating path of Send; a destination that
+// does not resolve is tried again, for up to ResolveTimeout, on every Send).
 func (p *AFXDPPort) peer(dst netip.Addr) (*FrameSpec, error) {
 	dst = dst.Unmap()
 	if s, ok := p.peers[dst]; ok {

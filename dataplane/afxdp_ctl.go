@@ -54,7 +54,8 @@ func (p *AFXDPPort) XDPStats() (unix.XDPStatistics, error) {
 }
 
 // AddPeer resolves dst's next hop now, so that the first Send to it does not
-// wait for ARP or neighbour discovery.
+// wait for ARP or neighbour discovery. It writes the Send goroutine's peer
+// table: call it from that goroutine, or before Send is first called.
 func (p *AFXDPPort) AddPeer(dst netip.Addr) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()

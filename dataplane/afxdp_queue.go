@@ -54,8 +54,9 @@ func newXSKQueue(q int, sock *xdp.Socket, numFrames, frameSize, ringSize int, zc
 	for i := range fill {
 		fill[i] = xdp.Desc{Addr: uint64(i) * uint64(frameSize), Len: uint32(frameSize)}
 	}
-	// The fill ring may be smaller than the rx share; the rest is handed
-	// over as received frames come back.
+	// Only as many frames as the fill ring holds circulate (Recv hands
+	// back exactly the frames it took): with RingSize below NumFrames/2 the
+	// rest of the rx share stays unused.
 	sock.Fill(fill)
 	return xq
 }

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"fmt"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -44,7 +45,7 @@ func (p *AFXDPPort) Recv(pkts []Packet) (int, error) {
 			ms = int((left + time.Millisecond - 1) / time.Millisecond)
 		}
 		if _, err := unix.Poll(p.pollFDs, ms); err != nil && err != unix.EINTR {
-			return 0, err
+			return 0, fmt.Errorf("af_xdp: poll rx rings of %s: %w", p.opts.Ifname, err)
 		}
 	}
 }

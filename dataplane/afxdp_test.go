@@ -310,6 +310,31 @@ func TestAFXDPErrors(t *testing.T) {
 	if n, err := p.a.Send(far); n != 0 || !errors.Is(err, dataplane.ErrNoRoute) {
 		t.Fatalf("send to unroutable = %d, %v; want 0, ErrNoRoute", n, err)
 	}
+	noPort := []dataplane.Packet{{Buf: make([]byte, 8), Addr: netip.AddrPortFrom(p.b.LocalAddr().Addr(), 0)}}
+	if n, err := p.a.Send(noPort); n != 0 || !errors.Is(err, dataplane.ErrNoRoute) {
+		t.Fatalf("send to port 0 = %d, %v; want 0, ErrNoRoute", n, err)
+	}
+	// One port per interface: a second one cannot attach its dispatcher, and
+	// its failure leaves the first working.
+	h := &p.lab.Hosts[1]
+	err := h.Do(func() error {
+		q, err := dataplane.NewAFXDPPort(dataplane.AFXDPOptions{Ifname: h.Ifname, Local: netip.AddrPortFrom(h.Addr.Addr(), testPort+1)})
+		if err == nil {
+			q.Close()
+		}
+		return err
+	})
+	if err == nil {
+		t.Fatal("a second AF_XDP port on an interface that has one succeeded")
+	}
+	t.Logf("second port: %v", err)
+	r, stop := startReceiver(p.b, 64, -1)
+	sendLockstep(t, p.a, p.b, p.b.LocalAddr(), 10, 64, 0)
+	stop()
+	p.b.SetRecvTimeout(0) // the receiver left it at 20ms
+	if len(r.seen) != 10 || r.bad != 0 || r.err != nil {
+		t.Fatalf("first port received %d of 10 (%d corrupted, error %v) after the second one failed", len(r.seen), r.bad, r.err)
+	}
 	// Close unblocks a pending Recv.
 	errc := make(chan error, 1)
 	go func() {

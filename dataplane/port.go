@@ -73,7 +73,7 @@ type Caps struct {
 //   - Recv waits until at least one datagram is available, the port's read
 //     deadline passes (ErrTimeout) or the port is closed (ErrClosed), then
 //     fills up to len(pkts) entries and returns their count. It never returns
-//     (0, nil).
+//     (0, nil), except at once for an empty pkts.
 //   - Send and Recv may be called concurrently with each other, but Send must
 //     not be called concurrently with Send, nor Recv with Recv: each direction
 //     has a single owner goroutine. Close may be called from any goroutine and

@@ -33,6 +33,10 @@ const (
 //
 // Reserved bits are sent as zero and ignored on receive. Byte 4 is not
 // covered by the ICRC (switches may set FECN/BECN).
+//
+// BTH and the other header structs are plain values without references:
+// they belong to whoever holds them and need no synchronization of their
+// own.
 type BTH struct {
 	OpCode OpCode
 	SE     bool // solicited event

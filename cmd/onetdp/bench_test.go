@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -13,15 +12,7 @@ import (
 // runBench runs `onetdp bench <args>` in-process and returns its stdout.
 func runBench(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	c := newBenchCmd()
-	var out, errOut bytes.Buffer
-	c.SetOut(&out)
-	c.SetErr(&errOut)
-	c.SetArgs(args)
-	c.SilenceUsage, c.SilenceErrors = true, true
-	err := c.Execute()
-	t.Logf("progress:\n%s", errOut.String())
-	return out.String(), err
+	return runCmd(t, newBenchCmd(), args...)
 }
 
 func TestBenchCLILatAndPPS(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/opennetworks/onetdp/internal/testutil"
@@ -17,17 +18,26 @@ import (
 	"github.com/opennetworks/onetdp/lab/labtest"
 )
 
-// runLab runs `onetdp lab <args>` in-process and returns its stdout.
-func runLab(t *testing.T, args ...string) (string, error) {
+// runCmd runs the command c (newLabCmd(), newBenchCmd(), ...) with args
+// in-process, logs what it wrote to stderr and returns its stdout.
+func runCmd(t *testing.T, c *cobra.Command, args ...string) (string, error) {
 	t.Helper()
-	c := newLabCmd()
 	var out, errOut bytes.Buffer
 	c.SetOut(&out)
 	c.SetErr(&errOut)
 	c.SetArgs(args)
 	c.SilenceUsage, c.SilenceErrors = true, true
 	err := c.Execute()
+	if errOut.Len() > 0 {
+		t.Logf("stderr:\n%s", errOut.String())
+	}
 	return out.String(), err
+}
+
+// runLab runs `onetdp lab <args>` in-process and returns its stdout.
+func runLab(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	return runCmd(t, newLabCmd(), args...)
 }
 
 func TestLabCLIUpStatusDown(t *testing.T) {

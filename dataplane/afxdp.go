@@ -355,8 +355,14 @@ func (p *AFXDPPort) Send(pkts []Packet) (int, error) {
 	}
 	// txRoom capped descs to the free ring slots, so the ring takes them all.
 	sent, terr := q.transmit(descs)
-	p.stats.TxPackets.Add(uint64(sent))
-	p.stats.TxBytes.Add(bytes)
+	if errors.Is(terr, ErrClosed) {
+		// The socket is of no more use (interface gone): what is on the
+		// ring stays there.
+		p.stats.TxDropped.Add(uint64(sent))
+	} else {
+		p.stats.TxPackets.Add(uint64(sent))
+		p.stats.TxBytes.Add(bytes)
+	}
 	if terr != nil {
 		return sent, terr
 	}

@@ -104,15 +104,36 @@ func (q *xskQueue) transmit(descs []xdp.Desc) (n int, err error) {
 }
 
 // submit wraps asavie/xdp's Transmit, which panics when sendto fails with
-// anything but EINTR, EAGAIN or EBUSY (the interface went down, say). The
-// descriptors are on the ring by then.
+// anything but EINTR, EAGAIN or EBUSY (ENETDOWN when the interface is down,
+// ENXIO when it is gone). The descriptors are on the ring by then.
 func (q *xskQueue) submit(descs []xdp.Desc) (n int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			n, err = len(descs), fmt.Errorf("af_xdp: transmit on queue %d: %v: %w", q.queue, r, ErrClosed)
+			// The panic value hides the errno: ask the kernel again.
+			n, err = len(descs), q.kickError(q.sendto())
 		}
 	}()
 	return q.sock.Transmit(descs), nil
+}
+
+// kickError maps the errno of a sendto on the socket to Send's error: nil
+// when the frames may still leave (the ring is busy, the interface is down
+// and may come up again); wrapping ErrClosed when the socket is of no more
+// use (the interface is gone).
+func (q *xskQueue) kickError(errno unix.Errno) error {
+	switch errno {
+	case 0, unix.EAGAIN, unix.EINTR, unix.EBUSY, unix.ENOBUFS, unix.ENETDOWN:
+		return nil
+	case unix.ENXIO, unix.EBADF:
+		return fmt.Errorf("af_xdp: transmit on queue %d: %w: %w", q.queue, errno, ErrClosed)
+	}
+	return fmt.Errorf("af_xdp: transmit on queue %d: %w", q.queue, errno)
+}
+
+// sendto asks the kernel to process the tx ring, without blocking.
+func (q *xskQueue) sendto() unix.Errno {
+	_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(q.sock.FD()), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	return errno
 }
 
 // kick asks the kernel to process the tx ring until it is empty. In copy
@@ -120,13 +141,11 @@ func (q *xskQueue) submit(descs []xdp.Desc) (n int, err error) {
 // are left.
 func (q *xskQueue) kick() error {
 	for i := 0; i < maxKicks && q.pendingTx() > 0; i++ {
-		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(q.sock.FD()), 0, 0, unix.MSG_DONTWAIT, 0, 0)
-		switch errno {
+		switch errno := q.sendto(); errno {
 		case 0, unix.EAGAIN, unix.EINTR:
-		case unix.EBUSY, unix.ENOBUFS:
-			return nil // the device is busy: frames stay on the ring for the next Send
 		default:
-			return fmt.Errorf("af_xdp: kick tx of queue %d: %w", q.queue, errno)
+			// Busy or down: frames stay on the ring for the next Send.
+			return q.kickError(errno)
 		}
 	}
 	return nil

@@ -1,0 +1,554 @@
+package rocev2
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/opennetworks/onetdp/rdma"
+	"github.com/opennetworks/onetdp/rdma/rocev2/wire"
+)
+
+// PostSend implements rdma.QP. Requests are checked here (opcode, SGE count,
+// lengths); bad local keys surface as LOC_PROT_ERR completions when the
+// request runs, as on a NIC.
+func (q *queuePair) PostSend(wrs []rdma.SendWR) (int, error) {
+	q.mu.Lock()
+	n, err := q.postSendLocked(wrs)
+	q.mu.Unlock()
+	if n > 0 {
+		q.dev.tx.activate(q)
+		q.dev.tx.pumpIfIdle()
+	}
+	return n, err
+}
+
+func (q *queuePair) postSendLocked(wrs []rdma.SendWR) (int, error) {
+	if q.attr.State != rdma.QPSRTS && q.attr.State != rdma.QPSError {
+		return 0, fmt.Errorf("rocev2: post send on QP %#x in %s: %w", q.qpn, q.attr.State, rdma.ErrInvalidState)
+	}
+	for i := range wrs {
+		wr := &wrs[i]
+		if err := q.checkSendWR(wr); err != nil {
+			return i, err
+		}
+		if q.sqLen == len(q.sq) {
+			return i, fmt.Errorf("rocev2: send queue of QP %#x holds %d: %w", q.qpn, len(q.sq), rdma.ErrQueueFull)
+		}
+		slot := (q.sqHead + q.sqLen) % len(q.sq)
+		w := &q.sq[slot]
+		sge := q.sqSGE[slot*q.cap.MaxSendSGE : slot*q.cap.MaxSendSGE+len(wr.SGL)]
+		copy(sge, wr.SGL)
+		*w = sendWQE{wr: *wr}
+		w.wr.SGL = sge
+		w.wr.Signaled = wr.Signaled || q.sigAll
+		for _, s := range sge {
+			w.length += s.Length
+		}
+		q.sqLen++
+		if q.attr.State == rdma.QPSError {
+			w.failed, w.status = true, rdma.WCWRFlushErr
+			q.completeLocked()
+			continue
+		}
+		w.psn = q.postPSN
+		w.npsn = q.packets(w)
+		q.postPSN = wire.PSNAdd(q.postPSN, w.npsn)
+	}
+	return len(wrs), nil
+}
+
+func (q *queuePair) checkSendWR(wr *rdma.SendWR) error {
+	bad := func(why string) error {
+		return fmt.Errorf("rocev2: send request %d on QP %#x: %s: %w", wr.ID, q.qpn, why, rdma.ErrInvalidWR)
+	}
+	if len(wr.SGL) > q.cap.MaxSendSGE {
+		return bad(fmt.Sprintf("%d SGEs, QP allows %d", len(wr.SGL), q.cap.MaxSendSGE))
+	}
+	var n uint64
+	for _, s := range wr.SGL {
+		n += uint64(s.Length)
+	}
+	switch wr.Opcode {
+	case rdma.WRSend, rdma.WRSendWithImm, rdma.WRRDMAWrite, rdma.WRRDMAWriteWithImm, rdma.WRRDMARead:
+		if n > 1<<31 {
+			return bad("message above 2 GiB")
+		}
+	case rdma.WRAtomicCmpAndSwp, rdma.WRAtomicFetchAndAdd:
+		if n != 8 || len(wr.SGL) != 1 {
+			return bad("an atomic needs one 8-byte SGE")
+		}
+		if wr.RemoteAddr%8 != 0 {
+			return bad("atomic remote address not 8-byte aligned")
+		}
+	default:
+		return bad("unknown opcode " + wr.Opcode.String())
+	}
+	return nil
+}
+
+// packets is the PSNs a request uses.
+func (q *queuePair) packets(w *sendWQE) uint32 {
+	switch w.wr.Opcode {
+	case rdma.WRAtomicCmpAndSwp, rdma.WRAtomicFetchAndAdd:
+		return 1
+	}
+	return max(1, (w.length+uint32(q.mtu)-1)/uint32(q.mtu))
+}
+
+// requestWork reports whether the requester has packets it may send now.
+func (q *queuePair) requestWork(now time.Time) bool {
+	if q.attr.State != rdma.QPSRTS || q.sqSend >= q.sqLen {
+		return false
+	}
+	if !q.rnrUntil.IsZero() && now.Before(q.rnrUntil) {
+		return false
+	}
+	return int(wire.PSNDiff(q.nextPSN, q.oldestPSN())) < q.dev.opts.Window
+}
+
+// oldestPSN is the first PSN not yet acknowledged or answered.
+func (q *queuePair) oldestPSN() uint32 {
+	for i := 0; i < q.sqSend && i < q.sqLen; i++ {
+		w := &q.sq[(q.sqHead+i)%len(q.sq)]
+		if !w.acked {
+			base := wire.PSNAdd(w.psn, w.gotPkt)
+			if w.wr.Opcode == rdma.WRRDMARead || isAtomic(w.wr.Opcode) {
+				return base // only responses move a READ or atomic forward
+			}
+			if d := wire.PSNDiff(q.una, base); d > 0 && d < int32(w.npsn) {
+				return q.una // part of a long SEND or WRITE is acknowledged
+			}
+			return base
+		}
+	}
+	return q.nextPSN
+}
+
+// nextRequest encodes the next request packet into b; ok false when there is
+// nothing to send now. It advances the transmit position.
+func (q *queuePair) nextRequest(b []byte, now time.Time) (n int, ok bool) {
+	if !q.requestWork(now) {
+		return 0, false
+	}
+	w := &q.sq[(q.sqHead+q.sqSend)%len(q.sq)]
+	var p wire.Packet
+	p.PKey = 0xFFFF
+	p.DestQP = q.attr.DestQPN
+	p.PSN = q.nextPSN
+	mtu := uint32(q.mtu)
+	k := q.sendPkt // packet index within the request
+	last := false
+	switch w.wr.Opcode {
+	case rdma.WRRDMARead:
+		// Ask (again) from the first response not yet placed.
+		p.OpCode = wire.OpRDMAReadRequest
+		p.PSN = wire.PSNAdd(w.psn, w.gotPkt)
+		off := uint64(w.gotPkt) * uint64(mtu)
+		p.RETH = wire.RETH{VA: w.wr.RemoteAddr + off, RKey: w.wr.RKey, DMALen: w.length - uint32(off)}
+		q.nextPSN = wire.PSNAdd(w.psn, w.npsn)
+		last = true
+	case rdma.WRAtomicCmpAndSwp, rdma.WRAtomicFetchAndAdd:
+		p.OpCode = wire.OpCompareSwap
+		if w.wr.Opcode == rdma.WRAtomicFetchAndAdd {
+			p.OpCode = wire.OpFetchAdd
+		}
+		p.AtomicETH = wire.AtomicETH{VA: w.wr.RemoteAddr, RKey: w.wr.RKey, SwapAdd: w.wr.Swap, Compare: w.wr.CompareAdd}
+		if w.wr.Opcode == rdma.WRAtomicFetchAndAdd {
+			p.AtomicETH.SwapAdd, p.AtomicETH.Compare = w.wr.CompareAdd, 0
+		}
+		q.nextPSN = wire.PSNAdd(q.nextPSN, 1)
+		last = true
+	default:
+		first, lastPkt := k == 0, k+1 == w.npsn
+		p.OpCode = dataOpcode(w.wr.Opcode, first, lastPkt)
+		if first && (w.wr.Opcode == rdma.WRRDMAWrite || w.wr.Opcode == rdma.WRRDMAWriteWithImm) {
+			p.RETH = wire.RETH{VA: w.wr.RemoteAddr, RKey: w.wr.RKey, DMALen: w.length}
+		}
+		if lastPkt && (w.wr.Opcode == rdma.WRSendWithImm || w.wr.Opcode == rdma.WRRDMAWriteWithImm) {
+			p.Imm = w.wr.Imm
+		}
+		off := k * mtu
+		size := min(mtu, w.length-off)
+		hl := p.HeaderLen()
+		if len(b) < hl+int(size)+8 {
+			return 0, false
+		}
+		// Gather the payload straight into its place in b.
+		dst := b[hl : hl+int(size)]
+		if !q.gather(w, off, dst) {
+			q.failLocked(w, rdma.WCLocProtErr)
+			return 0, false
+		}
+		p.Payload = dst
+		q.nextPSN = wire.PSNAdd(q.nextPSN, 1)
+		last = lastPkt
+	}
+	if last || wire.PSNDiff(p.PSN, q.lastReq) >= int32(q.dev.opts.AckReqEvery) {
+		p.AckReq = p.OpCode != wire.OpRDMAReadRequest && !p.OpCode.IsAtomic()
+		q.lastReq = p.PSN
+	}
+	if last {
+		q.sqSend++
+		q.sendPkt = 0
+	} else {
+		q.sendPkt++
+	}
+	if wire.PSNDiff(p.PSN, q.highPSN) < 0 {
+		q.dev.stats.Retransmits.Add(1)
+	} else {
+		q.highPSN = q.nextPSN
+	}
+	if q.rto.IsZero() {
+		q.armRTO(now)
+	}
+	n, err := wire.Encode(b, &p)
+	if err != nil {
+		q.failLocked(w, rdma.WCLocQPOpErr)
+		return 0, false
+	}
+	return n, true
+}
+
+func dataOpcode(op rdma.WROpcode, first, last bool) wire.OpCode {
+	write := op == rdma.WRRDMAWrite || op == rdma.WRRDMAWriteWithImm
+	imm := op == rdma.WRSendWithImm || op == rdma.WRRDMAWriteWithImm
+	switch {
+	case first && last && write && imm:
+		return wire.OpRDMAWriteOnlyWithImmediate
+	case first && last && write:
+		return wire.OpRDMAWriteOnly
+	case first && last && imm:
+		return wire.OpSendOnlyWithImmediate
+	case first && last:
+		return wire.OpSendOnly
+	case first && write:
+		return wire.OpRDMAWriteFirst
+	case first:
+		return wire.OpSendFirst
+	case last && write && imm:
+		return wire.OpRDMAWriteLastWithImmediate
+	case last && write:
+		return wire.OpRDMAWriteLast
+	case last && imm:
+		return wire.OpSendLastWithImmediate
+	case last:
+		return wire.OpSendLast
+	case write:
+		return wire.OpRDMAWriteMiddle
+	}
+	return wire.OpSendMiddle
+}
+
+// gather copies len(dst) bytes of w's local data starting at byte off.
+func (q *queuePair) gather(w *sendWQE, off uint32, dst []byte) bool {
+	return q.sglCopy(w.wr.SGL, off, dst, false, 0)
+}
+
+// sglCopy copies between dst and the local memory an SGL names, starting at
+// byte off of the SGL: from the SGL into dst (toSGL false, needs no access
+// flag) or from dst into the SGL (toSGL true, needs local write).
+func (q *queuePair) sglCopy(sgl []rdma.SGE, off uint32, dst []byte, toSGL bool, need rdma.AccessFlags) bool {
+	for _, s := range sgl {
+		if len(dst) == 0 {
+			return true
+		}
+		if off >= s.Length {
+			off -= s.Length
+			continue
+		}
+		n := min(s.Length-off, uint32(len(dst)))
+		span, ok := q.dev.mrs.lookup(s.LKey).span(q.pd, s.Addr+uint64(off), uint64(n), need)
+		if !ok {
+			return false
+		}
+		if toSGL {
+			copy(span, dst[:n])
+		} else {
+			copy(dst[:n], span)
+		}
+		dst = dst[n:]
+		off = 0
+	}
+	return len(dst) == 0
+}
+
+func (q *queuePair) armRTO(now time.Time) {
+	if d := rdma.AckTimeout(q.attr.Timeout); d > 0 {
+		q.rto = now.Add(d)
+	}
+}
+
+// failLocked completes w with an error and moves the QP to ERR.
+func (q *queuePair) failLocked(w *sendWQE, st rdma.WCStatus) {
+	w.failed, w.status, w.acked = true, st, true
+	q.attr.State = rdma.QPSError
+	q.completeLocked()
+	q.flushLocked()
+}
+
+// completeLocked pushes the completions of finished requests at the head of
+// the send queue, in order.
+func (q *queuePair) completeLocked() {
+	for q.sqLen > 0 {
+		w := &q.sq[q.sqHead]
+		if !w.acked && !w.failed {
+			return
+		}
+		q.completeHeadLocked(w)
+	}
+}
+
+func (q *queuePair) completeHeadLocked(w *sendWQE) {
+	if w.wr.Signaled || w.failed {
+		wc := rdma.WC{ID: w.wr.ID, Opcode: wcOpcode(w.wr.Opcode), QPN: q.qpn}
+		if w.failed {
+			wc.Status = w.status
+		}
+		if w.wr.Opcode == rdma.WRRDMARead {
+			wc.ByteLen = w.got
+		}
+		if !q.sendCQ.push(wc) {
+			q.attr.State = rdma.QPSError
+		}
+	}
+	q.sqHead = (q.sqHead + 1) % len(q.sq)
+	q.sqLen--
+	if q.sqSend > 0 {
+		q.sqSend--
+	} else {
+		q.sendPkt = 0
+	}
+}
+
+func wcOpcode(op rdma.WROpcode) rdma.WCOpcode {
+	switch op {
+	case rdma.WRRDMAWrite, rdma.WRRDMAWriteWithImm:
+		return rdma.WCRDMAWrite
+	case rdma.WRRDMARead:
+		return rdma.WCRDMARead
+	case rdma.WRAtomicCmpAndSwp:
+		return rdma.WCCompSwap
+	case rdma.WRAtomicFetchAndAdd:
+		return rdma.WCFetchAdd
+	}
+	return rdma.WCSend
+}
+
+// onResponse handles an ACK, NAK, READ response or atomic ACK for this QP.
+// It runs on the receive goroutine.
+func (q *queuePair) onResponse(p *wire.Packet, now time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.attr.State != rdma.QPSRTS {
+		return
+	}
+	psn := p.PSN
+	switch {
+	case p.OpCode == wire.OpAcknowledge:
+		syn := p.AETH.Syndrome
+		switch {
+		case syn.IsACK():
+			q.dev.stats.AcksRcvd.Add(1)
+			q.ackThrough(psn, now)
+		case syn.IsRNRNAK():
+			q.dev.stats.RNRNAKsRcvd.Add(1)
+			q.ackThrough(wire.PSNAdd(psn, wire.Mask24), now) // everything before psn
+			if q.attr.RNRRetry != 7 {
+				if q.rnrRetry == 0 {
+					if w := q.wqeAt(psn); w != nil {
+						q.failLocked(w, rdma.WCRNRRetryExcErr)
+					}
+					return
+				}
+				q.rnrRetry--
+			}
+			q.rnrUntil = now.Add(max(wire.RNRTimer(syn.Value()), 10*time.Microsecond))
+			q.goBack(psn)
+		case syn == wire.NAKPSNSequenceError:
+			q.dev.stats.SeqNAKsRcvd.Add(1)
+			q.ackThrough(wire.PSNAdd(psn, wire.Mask24), now)
+			if !q.consumeRetry() {
+				return
+			}
+			q.goBack(psn)
+		default:
+			q.dev.stats.ErrNAKsRcvd.Add(1)
+			q.ackThrough(wire.PSNAdd(psn, wire.Mask24), now)
+			st := rdma.WCRemOpErr
+			switch syn {
+			case wire.NAKInvalidRequest:
+				st = rdma.WCRemInvReqErr
+			case wire.NAKRemoteAccessError:
+				st = rdma.WCRemAccessErr
+			}
+			if w := q.wqeAt(psn); w != nil {
+				q.failLocked(w, st)
+			}
+		}
+	case p.OpCode.IsReadResponse():
+		q.onReadResponse(p, now)
+	case p.OpCode == wire.OpAtomicAcknowledge:
+		w := q.wqeAt(psn)
+		if w == nil || w.acked || w.psn != psn || !isAtomic(w.wr.Opcode) {
+			return // duplicate or stray
+		}
+		var v [8]byte
+		binary.LittleEndian.PutUint64(v[:], p.AtomicAck)
+		if !q.sglCopy(w.wr.SGL, 0, v[:], true, rdma.AccessLocalWrite) {
+			q.failLocked(w, rdma.WCLocProtErr)
+			return
+		}
+		w.acked, w.gotPkt = true, 1
+		q.ackThrough(wire.PSNAdd(psn, wire.Mask24), now)
+		q.progress(now)
+	}
+}
+
+func isAtomic(op rdma.WROpcode) bool {
+	return op == rdma.WRAtomicCmpAndSwp || op == rdma.WRAtomicFetchAndAdd
+}
+
+func (q *queuePair) onReadResponse(p *wire.Packet, now time.Time) {
+	w := q.wqeAt(p.PSN)
+	if w == nil || w.acked || w.wr.Opcode != rdma.WRRDMARead {
+		return
+	}
+	want := wire.PSNAdd(w.psn, w.gotPkt)
+	if p.PSN != want {
+		if wire.PSNDiff(p.PSN, want) > 0 && !(w.reasked && w.reaskedAt == want) {
+			// A response went missing: ask again from the first missing
+			// one, once; the rest of this burst is out of order too.
+			if q.consumeRetry() {
+				w.reasked, w.reaskedAt = true, want
+				q.goBack(want)
+			}
+		}
+		return
+	}
+	mtu := uint32(q.mtu)
+	lastPkt := w.gotPkt+1 == w.npsn
+	if !lastPkt && uint32(len(p.Payload)) != mtu || lastPkt && w.got+uint32(len(p.Payload)) != w.length {
+		q.failLocked(w, rdma.WCBadRespErr)
+		return
+	}
+	if !q.sglCopy(w.wr.SGL, w.got, p.Payload, true, rdma.AccessLocalWrite) {
+		q.failLocked(w, rdma.WCLocProtErr)
+		return
+	}
+	w.got += uint32(len(p.Payload))
+	w.gotPkt++
+	// A response implies that every earlier request was executed.
+	q.ackThrough(wire.PSNAdd(w.psn, wire.Mask24), now)
+	if lastPkt {
+		w.acked = true
+	}
+	q.progress(now)
+	q.completeLocked()
+}
+
+// wqeAt finds the started request whose PSN range holds psn.
+func (q *queuePair) wqeAt(psn uint32) *sendWQE {
+	for i := 0; i < q.sqLen; i++ {
+		w := &q.sq[(q.sqHead+i)%len(q.sq)]
+		if d := wire.PSNDiff(psn, w.psn); d >= 0 && d < int32(w.npsn) {
+			return w
+		}
+	}
+	return nil
+}
+
+// ackThrough marks sends and writes whose last PSN is at or before psn as
+// acknowledged and completes what it can.
+func (q *queuePair) ackThrough(psn uint32, now time.Time) {
+	moved := false
+	if next := wire.PSNAdd(psn, 1); wire.PSNDiff(next, q.una) > 0 && wire.PSNDiff(next, q.nextPSN) <= 0 {
+		q.una = next
+		moved = true
+	}
+	for i := 0; i < q.sqSend && i < q.sqLen; i++ {
+		w := &q.sq[(q.sqHead+i)%len(q.sq)]
+		last := wire.PSNAdd(w.psn, w.npsn-1)
+		if wire.PSNDiff(psn, last) < 0 {
+			break
+		}
+		if !w.acked && (w.wr.Opcode != rdma.WRRDMARead && !isAtomic(w.wr.Opcode)) {
+			w.acked = true
+			moved = true
+		}
+	}
+	if moved {
+		q.progress(now)
+	}
+	q.completeLocked()
+}
+
+// progress restarts the retry budget and the timer after forward progress.
+func (q *queuePair) progress(now time.Time) {
+	q.retry = int(q.attr.RetryCnt)
+	q.rnrRetry = int(q.attr.RNRRetry)
+	if q.oldestPSN() == q.nextPSN && q.sqSend >= q.sqLen {
+		q.rto = time.Time{}
+	} else {
+		q.armRTO(now)
+	}
+}
+
+// consumeRetry takes one retry; when none is left the oldest request fails
+// with RETRY_EXC_ERR and the QP goes to ERR.
+func (q *queuePair) consumeRetry() bool {
+	if q.retry > 0 {
+		q.retry--
+		return true
+	}
+	if q.sqLen > 0 {
+		q.failLocked(&q.sq[q.sqHead], rdma.WCRetryExcErr)
+	}
+	return false
+}
+
+// goBack restarts transmission at psn (go-back-N): the request holding it
+// and everything after are sent again.
+func (q *queuePair) goBack(psn uint32) {
+	for i := 0; i < q.sqLen; i++ {
+		w := &q.sq[(q.sqHead+i)%len(q.sq)]
+		d := wire.PSNDiff(psn, w.psn)
+		if d < 0 || d >= int32(w.npsn) {
+			continue
+		}
+		if i > q.sqSend {
+			return // not sent yet: nothing to go back to
+		}
+		q.sqSend = i
+		q.sendPkt = uint32(d)
+		if w.wr.Opcode == rdma.WRRDMARead {
+			q.sendPkt = w.gotPkt
+			psn = wire.PSNAdd(w.psn, w.gotPkt)
+		}
+		q.nextPSN = psn
+		q.dev.tx.activate(q)
+		return
+	}
+}
+
+// checkTimer fires the retransmission timer and ends RNR waits. It runs on
+// the transmit goroutine.
+func (q *queuePair) checkTimer(now time.Time) (work bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.attr.State != rdma.QPSRTS {
+		return false
+	}
+	if !q.rnrUntil.IsZero() && !now.Before(q.rnrUntil) {
+		q.rnrUntil = time.Time{}
+		q.armRTO(now)
+	}
+	if !q.rto.IsZero() && now.After(q.rto) && q.rnrUntil.IsZero() {
+		q.dev.stats.Timeouts.Add(1)
+		if q.consumeRetry() {
+			q.armRTO(now)
+			q.goBack(q.oldestPSN())
+		}
+	}
+	return q.requestWork(now) || len(q.resps) > 0
+}

@@ -12,7 +12,7 @@ func TestBadRKeyWritesNothing(t *testing.T) {
 	_, a, b := fakePair(t, porttest.NetworkOptions{}, pairOptions{})
 	fill(a.buf[:4096], 1)
 	cases := []rdma.SendWR{
-		{ID: 1, Opcode: rdma.WRRDMAWrite, SGL: sge(a, 0, 4096), RemoteAddr: b.mr.Addr(), RKey: b.mr.RKey() ^ 0x100, Signaled: true},        // no such key
+		{ID: 1, Opcode: rdma.WRRDMAWrite, SGL: sge(a, 0, 4096), RemoteAddr: b.mr.Addr(), RKey: b.mr.RKey() ^ 0x100, Signaled: true},                    // no such key
 		{ID: 2, Opcode: rdma.WRRDMAWrite, SGL: sge(a, 0, 4096), RemoteAddr: b.mr.Addr() + uint64(len(b.buf)) - 100, RKey: b.mr.RKey(), Signaled: true}, // past the end
 	}
 	for _, wr := range cases {

@@ -27,7 +27,7 @@ type Options struct {
 	// and 16384.
 	MaxQPs, MaxMRs int
 	// Window is the most unacknowledged packets one QP may have in flight;
-	// default 1024.
+	// default 256.
 	Window int
 	// AckReqEvery: the requester sets AckReq at least every this many
 	// packets, besides the last packet of every message; default 64.
@@ -69,7 +69,7 @@ func (o *Options) setDefaults() error {
 	}
 	def(&o.MaxQPs, 4096)
 	def(&o.MaxMRs, 16384)
-	def(&o.Window, 1024)
+	def(&o.Window, 256)
 	def(&o.AckReqEvery, 64)
 	def(&o.TxBatch, 64)
 	if o.CNPInterval == 0 {

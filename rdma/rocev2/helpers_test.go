@@ -48,7 +48,7 @@ func (o *pairOptions) defaults() {
 		o.access = rdma.AccessRemoteWrite | rdma.AccessRemoteRead | rdma.AccessRemoteAtomic
 	}
 	if o.timeout == 0 {
-		o.timeout = 10 // 4 ms
+		o.timeout = 12 // 16.8 ms
 	}
 	if o.retry == 0 {
 		o.retry = 7

@@ -81,8 +81,12 @@ func mixedTraffic(t *testing.T, a, b *side, total int, maxSize int, seed uint64)
 func TestMixedTrafficUnderLoss(t *testing.T) {
 	for _, lossPPM := range []uint32{0, 10_000, 50_000} {
 		t.Run(fmt.Sprintf("loss%dppm", lossPPM), func(t *testing.T) {
-			_, a, b := fakePair(t, porttest.NetworkOptions{LossPPM: lossPPM, Seed: 42}, pairOptions{bufSize: 4 << 20})
-			reqs := mixedTraffic(t, a, b, 64<<20, 1<<20, uint64(lossPPM)+1)
+			o, total := pairOptions{bufSize: 4 << 20}, 64<<20
+			if raceEnabled {
+				o.timeout, total = 16, 8<<20
+			}
+			_, a, b := fakePair(t, porttest.NetworkOptions{LossPPM: lossPPM, Seed: 42}, o)
+			reqs := mixedTraffic(t, a, b, total, 1<<20, uint64(lossPPM)+1)
 			st := a.dev.Stats()
 			t.Logf("%d requests; retransmits %d, timeouts %d, seq NAKs %d, duplicates at b %d", reqs, st.Retransmits.Load(), st.Timeouts.Load(), st.SeqNAKsRcvd.Load(), b.dev.Stats().DuplicateRequests.Load())
 			if lossPPM > 0 && st.Retransmits.Load() == 0 {

@@ -155,6 +155,10 @@ func (d *Device) Stats() *Stats { return &d.stats }
 // Caps of the underlying port (which transport carries the packets).
 func (d *Device) Caps() dataplane.Caps { return d.port.Caps() }
 
+// Port is the port the engine runs on, for its statistics and (AF_XDP) its
+// dispatcher. Do not Send or Recv on it: the engine owns both directions.
+func (d *Device) Port() dataplane.Port { return d.port }
+
 // AllocPD implements rdma.Device.
 func (d *Device) AllocPD() (rdma.PD, error) {
 	if d.closed.Load() {

@@ -218,6 +218,7 @@ type qpTable struct {
 	mu    sync.Mutex
 	slots []atomic.Pointer[queuePair]
 	next  uint32
+	hi    atomic.Int32 // one past the highest slot ever used: each stops there
 }
 
 // qpnBase keeps QP numbers clear of the reserved QP0/QP1.
@@ -233,6 +234,9 @@ func (t *qpTable) add(q *queuePair) (uint32, error) {
 		if t.slots[idx].Load() == nil {
 			t.next = uint32(idx + 1)
 			t.slots[idx].Store(q)
+			if int32(idx+1) > t.hi.Load() {
+				t.hi.Store(int32(idx + 1))
+			}
 			return uint32(idx) + qpnBase, nil
 		}
 	}
@@ -250,7 +254,7 @@ func (t *qpTable) get(qpn uint32) *queuePair {
 func (t *qpTable) remove(qpn uint32) { t.slots[int(qpn)-qpnBase].Store(nil) }
 
 func (t *qpTable) each(fn func(*queuePair)) {
-	for i := range t.slots {
+	for i := range t.slots[:t.hi.Load()] {
 		if q := t.slots[i].Load(); q != nil {
 			fn(q)
 		}

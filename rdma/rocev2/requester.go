@@ -483,10 +483,14 @@ func (q *queuePair) ackThrough(psn uint32, now time.Time) {
 	q.completeLocked()
 }
 
-// progress restarts the retry budget and the timer after forward progress.
+// progress restarts the retry budget and the timer after forward progress,
+// and wakes the transmit path: the window may have opened.
 func (q *queuePair) progress(now time.Time) {
 	q.retry = int(q.attr.RetryCnt)
 	q.rnrRetry = int(q.attr.RNRRetry)
+	if q.sqSend < q.sqLen {
+		q.dev.tx.activate(q)
+	}
 	if q.oldestPSN() == q.nextPSN && q.sqSend >= q.sqLen {
 		q.rto = time.Time{}
 	} else {

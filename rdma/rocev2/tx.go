@@ -121,16 +121,18 @@ func (t *txPath) pumpLocked() bool {
 	now := time.Now()
 	sent := 0
 	for sent < pumpBudget && len(t.active) > 0 {
+		round := 0
 		kept := t.active[:0]
-		for _, q := range t.active {
+		for i, q := range t.active {
+			if sent >= pumpBudget {
+				kept = append(kept, t.active[i:]...) // their turn comes next call
+				break
+			}
 			k := t.fill(q, now, min(16, pumpBudget-sent))
 			sent += k
-			if k > 0 && sent < pumpBudget {
-				kept = append(kept, q)
-				continue
-			}
+			round += k
 			if k > 0 {
-				kept = append(kept, q) // budget spent, more may be left
+				kept = append(kept, q)
 				continue
 			}
 			q.active.Store(false)
@@ -140,7 +142,7 @@ func (t *txPath) pumpLocked() bool {
 			}
 		}
 		t.active = kept
-		if sent == 0 {
+		if round == 0 {
 			break
 		}
 	}

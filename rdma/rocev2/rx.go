@@ -77,6 +77,11 @@ func (d *Device) rxLoop() {
 				}
 			default:
 				q.onResponse(&p, now)
+				// READ responses are data too: congestion on them is
+				// notified to the responder's QP.
+				if ceMarked(pk.TOS) && p.OpCode.IsReadResponse() && q.cnpDue(now) && !containsQP(cnps, q) {
+					cnps = append(cnps, q)
+				}
 			}
 		}
 		for _, q := range acks {

@@ -157,12 +157,12 @@ func (t *txPath) fill(q *queuePair, now time.Time, max int) int {
 	n := 0
 	for n < max {
 		b := t.buf()
+		// Data packets (requests and READ responses) are ECN-capable.
 		k, ok := q.nextResponse(b)
-		tos := q.tos
 		if !ok {
 			k, ok = q.nextRequest(b, now)
-			tos |= dataplane.ECNECT0
 		}
+		tos := q.tos | dataplane.ECNECT0
 		if !ok {
 			break
 		}

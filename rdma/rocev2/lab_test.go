@@ -15,15 +15,25 @@ import (
 // over the given transport (af_xdp or udp).
 func labPair(t *testing.T, transport dataplane.Transport, o pairOptions) (*lab.Lab, *side, *side) {
 	t.Helper()
+	return labPairFamily(t, transport, o, false)
+}
+
+// labPairFamily is labPair over IPv6 when v6 is set.
+func labPairFamily(t *testing.T, transport dataplane.Transport, o pairOptions, v6 bool) (*lab.Lab, *side, *side) {
+	t.Helper()
 	o.defaults()
-	l := labtest.New(t, lab.Options{})
+	l := labtest.New(t, lab.Options{IPv6: v6})
 	var sides [2]*side
 	for i := range sides {
 		h := &l.Hosts[i]
 		var dev *rocev2.Device
+		addr := h.Addr.Addr()
+		if v6 {
+			addr = h.Addr6.Addr()
+		}
 		err := h.Do(func() error {
 			var err error
-			dev, err = stack.OpenRDMA(stack.RDMAOptions{Addr: h.Addr.Addr(), Transport: transport, Engine: o.engine,
+			dev, err = stack.OpenRDMA(stack.RDMAOptions{Addr: addr, Transport: transport, Engine: o.engine,
 				Port: dataplane.OpenOptions{AFXDP: dataplane.AFXDPOptions{BusyPoll: false}}})
 			return err
 		})
@@ -47,6 +57,18 @@ func TestLabMixedTraffic(t *testing.T) {
 			reqs := mixedTraffic(t, a, b, 32<<20, 1<<20, 7)
 			st := a.dev.Stats()
 			t.Logf("%s: %d requests, %s; tx %d rx %d packets, retransmits %d", tr, reqs, fmt.Sprint(a.dev.Caps().Reason), st.TxPackets.Load(), st.RxPackets.Load(), st.Retransmits.Load())
+		})
+	}
+}
+
+func TestLabIPv6(t *testing.T) {
+	for _, tr := range []dataplane.Transport{dataplane.TransportAFXDP, dataplane.TransportUDP} {
+		t.Run(string(tr), func(t *testing.T) {
+			_, a, b := labPairFamily(t, tr, pairOptions{bufSize: 4 << 20}, true)
+			if !a.dev.GIDs()[0].Addr().Is6() {
+				t.Fatalf("GID %s is not IPv6", a.dev.GIDs()[0])
+			}
+			mixedTraffic(t, a, b, 4<<20, 256<<10, 11)
 		})
 	}
 }

@@ -61,6 +61,7 @@ measurement over every transport in --transport in one run, prints one row per
 transport, and tears the lab down. Needs root.`,
 	}
 	c.AddCommand(newBenchPPSCmd(), newBenchLatCmd())
+	c.AddCommand(newBenchRDMACmds()...)
 	return c
 }
 

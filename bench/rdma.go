@@ -104,6 +104,9 @@ type RDMAOptions struct {
 	// Timeout bounds the wait for any one completion (and the connection
 	// setup); default 10s. Running past it fails with ErrStalled.
 	Timeout time.Duration
+	// QPTimeout is the QP's ACK timeout exponent (4.096 µs × 2^n before a
+	// resend); default 14 (67 ms), perftest's -u default.
+	QPTimeout uint8
 	// BusyPoll spins on the CQ (and on memory, for write_lat) instead of
 	// blocking in CQ.Wait; default false: the engine shares the CPU with
 	// the poller.
@@ -171,6 +174,12 @@ func (o *RDMAOptions) setDefaults(bw bool) error {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
+	}
+	if o.QPTimeout == 0 {
+		o.QPTimeout = 14
+	}
+	if o.QPTimeout > 31 {
+		return fmt.Errorf("bench rdma: qp timeout %d above 31", o.QPTimeout)
 	}
 	return nil
 }
@@ -304,10 +313,10 @@ func (e *rdmaEnd) toRTR(remote cm.Endpoint, mtu rdma.MTU) error {
 	return nil
 }
 
-func (e *rdmaEnd) toRTS() error {
-	// perftest's defaults: timeout 14 (67 ms), 7 retries, RNR retry 7
-	// (forever), 16 outstanding reads.
-	attr := rdma.QPAttr{State: rdma.QPSRTS, SQPSN: e.psn, Timeout: 14, RetryCnt: 7, RNRRetry: 7, MaxRdAtomic: 16}
+func (e *rdmaEnd) toRTS(timeout uint8) error {
+	// perftest's defaults: 7 retries, RNR retry 7 (forever), 16
+	// outstanding reads.
+	attr := rdma.QPAttr{State: rdma.QPSRTS, SQPSN: e.psn, Timeout: timeout, RetryCnt: 7, RNRRetry: 7, MaxRdAtomic: 16}
 	if err := e.qp.Modify(&attr, rdma.AttrState|rdma.AttrSQPSN|rdma.AttrTimeout|rdma.AttrRetryCnt|rdma.AttrRNRRetry|rdma.AttrMaxRdAtomic); err != nil {
 		return fmt.Errorf("qp %#x to RTS: %w", e.qp.QPN(), err)
 	}
@@ -371,7 +380,7 @@ func connectPair(ctx context.Context, client, server RDMASide, opts RDMAOptions,
 		return nil, fmt.Errorf("bench rdma: connect: %w", err)
 	}
 	for _, e := range []*rdmaEnd{&p.s, &p.c} {
-		if err := e.toRTS(); err != nil {
+		if err := e.toRTS(opts.QPTimeout); err != nil {
 			p.close()
 			return nil, fmt.Errorf("bench rdma: %w", err)
 		}

@@ -11,7 +11,7 @@ const (
 	perftestLine     = "---------------------------------------------------------------------------------------\n"
 	perftestBWHeader = " #bytes     #iterations    BW peak[MB/sec]    BW average[MB/sec]   MsgRate[Mpps]\n"
 	perftestBWRow    = " %-7d    %-10d       %-7.2f            %-7.2f\t\t   %-7.6f\n"
-	perftestLatHead  = " #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    t_avg[usec]    t_stdev[usec]   99%% percentile[usec]   99.9%% percentile[usec] \n"
+	perftestLatHead  = " #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    t_avg[usec]    t_stdev[usec]   99% percentile[usec]   99.9% percentile[usec] \n"
 	perftestLatRow   = " %-7d %d          %-7.2f        %-7.2f      %-7.2f  \t       %-7.2f     \t%-7.2f\t\t%-7.2f \t\t%-7.2f\n"
 )
 
@@ -50,7 +50,7 @@ func WriteRDMABWReport(w io.Writer, rows []RDMABWResult) {
 // WriteRDMALatReport prints latency rows exactly as ib_write_lat does.
 func WriteRDMALatReport(w io.Writer, rows []RDMALatResult) {
 	fmt.Fprint(w, perftestLine)
-	fmt.Fprintf(w, perftestLatHead)
+	fmt.Fprint(w, perftestLatHead)
 	for _, r := range rows {
 		fmt.Fprintf(w, perftestLatRow, r.Size, r.Iterations, usec(r.Min), usec(r.Max), usec(r.Typical),
 			usec(r.Avg), usec(r.Stdev), usec(r.P99), usec(r.P999))

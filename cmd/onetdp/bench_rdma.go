@@ -120,7 +120,9 @@ func (f *rdmaBenchFlags) flags(c *cobra.Command, bw bool) {
 		case "mtu", "port":
 			return
 		case "transport":
-			_ = fl.Value.Set("af_xdp,udp")
+			if sv, ok := fl.Value.(pflag.SliceValue); ok {
+				_ = sv.Replace([]string{"af_xdp", "udp"}) // Set would make a later --transport append
+			}
 			fl.DefValue = "[af_xdp,udp]"
 			fl.Usage = "transports under the RoCEv2 engine, in order: af_xdp, udp (kernel UDP sockets), udp-gso"
 		}
@@ -143,6 +145,7 @@ func (f *rdmaBenchFlags) flags(c *cobra.Command, bw bool) {
 		fs.IntVar(&f.o.Warmup, "warmup", 100, "unmeasured round trips first")
 	}
 	fs.IntVarP(&f.mtu, "mtu", "m", 1024, "RoCE path MTU: 256, 512, 1024, 2048 or 4096 (the lab links carry 1024 at --link-mtu 1500)")
+	fs.Var(newUint8Flag(&f.o.QPTimeout, 14), "qp-timeout", "QP ACK timeout exponent: 4.096 µs × 2^n before a resend (perftest -u)")
 	fs.BoolVar(&f.o.BusyPoll, "cq-spin", false, "spin on the completion queue (and, for write_lat, on memory) instead of blocking")
 	fs.Var(newDurationAlias(&f.o.Timeout, 10*time.Second), "timeout", "fail when nothing completes for this long")
 	fs.IntVar(&f.env.mtu, "link-mtu", 1500, "MTU of the fresh lab's links")
@@ -195,6 +198,29 @@ func (a durationAlias) Set(v string) error {
 		return err
 	}
 	*a.d = time.Duration(s)
+	return nil
+}
+
+// uint8Flag is a uint8 flag bound to a field, with a default.
+type uint8Flag struct{ v *uint8 }
+
+func newUint8Flag(v *uint8, def uint8) uint8Flag { *v = def; return uint8Flag{v} }
+func (u uint8Flag) String() string {
+	if u.v == nil {
+		return "0"
+	}
+	return strconv.Itoa(int(*u.v))
+}
+func (u uint8Flag) Type() string { return "uint8" }
+func (u uint8Flag) Set(s string) error {
+	n, err := strconv.ParseUint(s, 0, 8)
+	if err != nil {
+		return fmt.Errorf("%q: want 0..31", s)
+	}
+	if n > 31 {
+		return fmt.Errorf("%d: want 0..31", n)
+	}
+	*u.v = uint8(n)
 	return nil
 }
 
@@ -329,6 +355,7 @@ func runRDMAOnTransport(ctx context.Context, progress io.Writer, l *lab.Lab, t s
 		{"Device", devs[0].Name()},
 		{"Connection type", "RC"},
 		{"Mtu", fmt.Sprintf("%d[B]", o.MTU.Bytes())},
+		{"QP timeout", fmt.Sprintf("%d (%v)", o.QPTimeout, rdma.AckTimeout(o.QPTimeout))},
 		{"Link type", "Ethernet"},
 		{"Data ex. method", "Ethernet (TCP " + srvAddr + ")"},
 	}

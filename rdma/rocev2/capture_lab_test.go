@@ -275,7 +275,6 @@ func parsePcap(b []byte, partial bool) (frames [][]byte, linkType uint32, err er
 
 // captured is one packet as tshark decoded it.
 type captured struct {
-	file              string
 	frame             int
 	src               string
 	sport, dport      int

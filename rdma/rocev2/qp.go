@@ -79,7 +79,8 @@ type queuePair struct {
 	msn       uint32
 	recvCur   bool // a SEND is being received into rq[rqHead]
 	recvOff   uint32
-	write     []byte // span of the RDMA WRITE in progress
+	write     []byte     // span of the RDMA WRITE in progress
+	writeMR   *memRegion // its region: deregistration ends the WRITE
 	writeOff  uint32
 	nakSent   bool // a sequence NAK went out: silent until ePSN arrives
 	ackDue    bool
@@ -95,8 +96,9 @@ type queuePair struct {
 type response struct {
 	atomic bool
 	psn    uint32
-	data   []byte // READ: the bytes to return
-	sent   uint32 // READ: packets sent
+	data   []byte     // READ: the bytes to return
+	mr     *memRegion // READ: their region (nil for an empty READ)
+	sent   uint32     // READ: packets sent
 	npkt   uint32
 	orig   uint64 // atomic: the original value
 }

@@ -104,7 +104,26 @@ func (q *queuePair) requestWork(now time.Time) bool {
 	if !q.rnrUntil.IsZero() && now.Before(q.rnrUntil) {
 		return false
 	}
-	return int(wire.PSNDiff(q.nextPSN, q.oldestPSN())) < q.dev.opts.Window
+	if int(wire.PSNDiff(q.nextPSN, q.oldestPSN())) >= q.dev.opts.Window {
+		return false
+	}
+	if w := &q.sq[(q.sqHead+q.sqSend)%len(q.sq)]; (w.wr.Opcode == rdma.WRRDMARead || isAtomic(w.wr.Opcode)) && q.sendPkt == 0 {
+		return q.readsOutstanding() < max(1, int(q.attr.MaxRdAtomic))
+	}
+	return true
+}
+
+// readsOutstanding counts started READs and atomics not yet answered
+// (bounded by max_rd_atomic).
+func (q *queuePair) readsOutstanding() int {
+	n := 0
+	for i := 0; i < q.sqSend && i < q.sqLen; i++ {
+		w := &q.sq[(q.sqHead+i)%len(q.sq)]
+		if !w.acked && (w.wr.Opcode == rdma.WRRDMARead || isAtomic(w.wr.Opcode)) {
+			n++
+		}
+	}
+	return n
 }
 
 // oldestPSN is the first PSN not yet acknowledged or answered.

@@ -10,6 +10,10 @@ import (
 	"github.com/opennetworks/onetdp/rdma/rocev2/wire"
 )
 
+// maxQueuedResponses bounds the READ responses and atomic ACKs one QP
+// keeps queued; a requester honouring max_rd_atomic stays far below it.
+const maxQueuedResponses = 256
+
 // ctrl is a control packet the responder wants sent (ACK or NAK), collected
 // during a receive batch and sent after it.
 type ctrl struct {
@@ -126,13 +130,17 @@ func (q *queuePair) finishRecv(wc rdma.WC) {
 func (q *queuePair) onWrite(p *wire.Packet) (ctrl, bool) {
 	op := p.OpCode
 	if op.IsFirst() || op.IsOnly() {
-		span, ok := q.remoteSpan(p.RETH.RKey, p.RETH.VA, uint64(p.RETH.DMALen), rdma.AccessRemoteWrite)
+		span, mr, ok := q.remoteSpan(p.RETH.RKey, p.RETH.VA, uint64(p.RETH.DMALen), rdma.AccessRemoteWrite)
 		if !ok {
 			return q.nak(wire.NAKRemoteAccessError, p.PSN), true
 		}
-		q.write, q.writeOff = span, 0
+		q.write, q.writeMR, q.writeOff = span, mr, 0
 	} else if q.write == nil {
 		return q.nak(wire.NAKInvalidRequest, p.PSN), true
+	} else if q.writeMR != nil && q.writeMR.dead.Load() {
+		// Deregistered in the middle of the message: access ends at once.
+		q.write = nil
+		return q.nak(wire.NAKRemoteAccessError, p.PSN), true
 	}
 	end := q.writeOff + uint32(len(p.Payload))
 	lastPkt := op.IsLast() || op.IsOnly()
@@ -159,20 +167,26 @@ func (q *queuePair) onWrite(p *wire.Packet) (ctrl, bool) {
 
 // remoteSpan checks a remote key, range and permission against this QP's
 // protection domain and access flags.
-func (q *queuePair) remoteSpan(rkey uint32, va, n uint64, need rdma.AccessFlags) ([]byte, bool) {
+func (q *queuePair) remoteSpan(rkey uint32, va, n uint64, need rdma.AccessFlags) ([]byte, *memRegion, bool) {
 	if !q.attr.AccessFlags.Has(need) {
-		return nil, false
+		return nil, nil, false
 	}
 	if n == 0 {
-		return []byte{}, true
+		return []byte{}, nil, true
 	}
-	return q.dev.mrs.lookup(rkey).span(q.pd, va, n, need)
+	mr := q.dev.mrs.lookup(rkey)
+	span, ok := mr.span(q.pd, va, n, need)
+	return span, mr, ok
 }
 
 func (q *queuePair) onReadRequest(p *wire.Packet, psn uint32) (ctrl, bool) {
-	span, ok := q.remoteSpan(p.RETH.RKey, p.RETH.VA, uint64(p.RETH.DMALen), rdma.AccessRemoteRead)
+	span, mr, ok := q.remoteSpan(p.RETH.RKey, p.RETH.VA, uint64(p.RETH.DMALen), rdma.AccessRemoteRead)
 	if !ok {
 		return q.nak(wire.NAKRemoteAccessError, psn), true
+	}
+	if len(q.resps) >= maxQueuedResponses {
+		// More READs and atomics outstanding than any requester may have.
+		return q.nak(wire.NAKInvalidRequest, psn), true
 	}
 	npkt := max(1, (uint32(len(span))+uint32(q.mtu)-1)/uint32(q.mtu))
 	if psn == q.ePSN {
@@ -183,7 +197,7 @@ func (q *queuePair) onReadRequest(p *wire.Packet, psn uint32) (ctrl, bool) {
 		// would arrive as duplicates; its own go-back asks for it again.
 		q.dropResponsesFrom(psn)
 	}
-	q.resps = append(q.resps, response{psn: psn, data: span, npkt: npkt})
+	q.resps = append(q.resps, response{psn: psn, data: span, mr: mr, npkt: npkt})
 	q.dev.tx.activate(q)
 	return ctrl{}, false
 }
@@ -193,7 +207,7 @@ func (q *queuePair) onAtomic(p *wire.Packet) (ctrl, bool) {
 	if a.VA%8 != 0 {
 		return q.nak(wire.NAKInvalidRequest, p.PSN), true
 	}
-	span, ok := q.remoteSpan(a.RKey, a.VA, 8, rdma.AccessRemoteAtomic)
+	span, _, ok := q.remoteSpan(a.RKey, a.VA, 8, rdma.AccessRemoteAtomic)
 	if !ok {
 		return q.nak(wire.NAKRemoteAccessError, p.PSN), true
 	}
@@ -288,6 +302,12 @@ func (q *queuePair) nextResponse(b []byte) (n int, ok bool) {
 	if r.atomic {
 		p.OpCode = wire.OpAtomicAcknowledge
 		p.AtomicAck = r.orig
+		done = true
+	} else if r.mr != nil && r.mr.dead.Load() {
+		// Deregistered while the response streamed: end it with a NAK.
+		p.OpCode = wire.OpAcknowledge
+		p.AETH.Syndrome = wire.NAKRemoteAccessError
+		q.dev.stats.AccessNAKsSent.Add(1)
 		done = true
 	} else {
 		mtu := uint32(q.mtu)

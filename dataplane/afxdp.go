@@ -206,7 +206,7 @@ func NewAFXDPPort(opts AFXDPOptions) (*AFXDPPort, error) {
 	if opts.BusyPoll {
 		reason += ", busy-poll"
 	}
-	p.caps = Caps{Kind: "af_xdp", RxTOS: true, TxTOS: true, TxSrcPort: true, Reason: reason}
+	p.caps = Caps{Kind: "af_xdp", RxTOS: true, TxTOS: true, TxSrcPort: true, RxIPID: true, Reason: reason}
 	ok = true
 	return p, nil
 }

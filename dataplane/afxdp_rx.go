@@ -96,6 +96,7 @@ func (p *AFXDPPort) deliver(frame []byte, pk *Packet) bool {
 	copy(pk.Buf, frame[f.PayloadOff:f.PayloadOff+f.PayloadLen])
 	pk.Addr = f.Src
 	pk.TOS = f.TOS
+	pk.IPID = f.IPID
 	pk.SrcPort = 0
 	p.stats.RxPackets.Add(1)
 	p.stats.RxBytes.Add(uint64(f.PayloadLen))

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/opennetworks/onetdp/bpf"
 	"github.com/opennetworks/onetdp/dataplane"
 	"github.com/opennetworks/onetdp/lab"
@@ -477,5 +479,56 @@ func TestAFXDPMultiQueue(t *testing.T) {
 	}
 	if c, _ := b.Dispatcher().Counters(); c[bpf.ClassOnet].RedirectFail != 0 {
 		t.Fatalf("redirect failures with sockets on both queues: %+v", c[bpf.ClassOnet])
+	}
+}
+
+// TestAFXDPReceivesIPID: the IPv4 identification of a received frame
+// reaches the caller (the RoCEv2 ICRC covers it and NICs number packets).
+func TestAFXDPReceivesIPID(t *testing.T) {
+	l := labtest.New(t, lab.Options{})
+	h0, h1 := &l.Hosts[0], &l.Hosts[1]
+	var rx *dataplane.AFXDPPort
+	if err := h1.Do(func() error {
+		var err error
+		rx, err = dataplane.NewAFXDPPort(dataplane.AFXDPOptions{Ifname: h1.Ifname, Local: netip.AddrPortFrom(h1.Addr.Addr(), testPort)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	spec := dataplane.FrameSpec{
+		SrcMAC: [6]byte(h0.MAC), DstMAC: [6]byte(h1.MAC),
+		Src: netip.AddrPortFrom(h0.Addr.Addr(), 5000), Dst: rx.LocalAddr(),
+	}
+	frame := make([]byte, 128)
+	hl := spec.HeaderLen()
+	copy(frame[hl:], "payload!")
+	n, err := dataplane.WriteUDPFrame(frame, &spec, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame = frame[:n]
+	ip := frame[14:34]
+	ip[4], ip[5] = 0x71, 0x8c // identification 0x718c
+	ip[10], ip[11] = 0, 0
+	sum := dataplane.Checksum(ip)
+	ip[10], ip[11] = byte(sum>>8), byte(sum)
+	if err := h0.Do(func() error {
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: h0.Ifindex, Halen: 6, Addr: [8]byte(append(h1.MAC[:6:6], 0, 0))})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rx.SetRecvTimeout(2 * time.Second)
+	pkts := []dataplane.Packet{{Buf: make([]byte, 0, 2048)}}
+	if _, err := rx.Recv(pkts); err != nil {
+		t.Fatal(err)
+	}
+	if pkts[0].IPID != 0x718c || string(pkts[0].Buf) != "payload!" {
+		t.Fatalf("received IPID %#x payload %q, want 0x718c and the payload", pkts[0].IPID, pkts[0].Buf)
 	}
 }

@@ -19,6 +19,8 @@ type UDPFrame struct {
 	// TOS is the IPv4 TOS / IPv6 traffic class; TTL the TTL / hop limit.
 	TOS uint8
 	TTL uint8
+	// IPID is the IPv4 identification (0 for IPv6); the RoCEv2 ICRC covers it.
+	IPID uint16
 	// L3Off is the offset of the IP header, L4Off of the UDP header,
 	// PayloadOff of the UDP payload; PayloadLen is the UDP length minus 8.
 	L3Off, L4Off, PayloadOff, PayloadLen int
@@ -101,6 +103,7 @@ func ParseUDPFrame(frame []byte, f *UDPFrame) error {
 		}
 		f.TOS = ip[1]
 		f.TTL = ip[8]
+		f.IPID = binary.BigEndian.Uint16(ip[4:6])
 		src = netip.AddrFrom4([4]byte(ip[12:16]))
 		dst = netip.AddrFrom4([4]byte(ip[16:20]))
 		l4 = l3 + ihl
@@ -126,6 +129,7 @@ func ParseUDPFrame(frame []byte, f *UDPFrame) error {
 		}
 		f.TOS = uint8(vtf >> 20)
 		f.TTL = ip[7]
+		f.IPID = 0
 		src = netip.AddrFrom16([16]byte(ip[8:24]))
 		dst = netip.AddrFrom16([16]byte(ip[24:40]))
 		l4 = l3 + IPv6HeaderLen

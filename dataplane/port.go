@@ -31,6 +31,10 @@ type Packet struct {
 	// port can choose it per packet (Caps.TxSrcPort; RoCEv2 puts per-QP
 	// ECMP entropy there); 0 means LocalAddr().Port(). Ignored on Recv.
 	SrcPort uint16
+	// IPID is, on Recv, the IPv4 identification of the datagram where the
+	// port sees the IP header (Caps.RxIPID), else 0. The RoCEv2 ICRC covers
+	// it, and NICs number their packets. Ignored on Send (0 goes out).
+	IPID uint16
 }
 
 // ECN codepoints (RFC 3168), the low two bits of Packet.TOS.
@@ -53,6 +57,8 @@ type Caps struct {
 	TxTOS bool
 	// TxSrcPort reports whether Send honours Packet.SrcPort.
 	TxSrcPort bool
+	// RxIPID reports whether Recv fills Packet.IPID.
+	RxIPID bool
 	// Reason says why this implementation was chosen (fallback reason,
 	// copy vs zero-copy, generic vs native XDP); empty when nothing to say.
 	Reason string

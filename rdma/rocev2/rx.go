@@ -116,13 +116,14 @@ func (q *queuePair) cnpDue(now time.Time) bool {
 }
 
 // checkICRC verifies the ICRC over the header the sender's frame carried,
-// rebuilt from the datagram's addresses (IPv4 ID 0, as our frames and
-// Linux's DF datagrams carry).
+// rebuilt from the datagram's addresses and IPv4 ID (NICs number their
+// packets; ports that cannot see the ID report 0, which is what our frames
+// and Linux's unconnected DF datagrams carry).
 func (d *Device) checkICRC(pk *dataplane.Packet) bool {
 	if len(pk.Buf) < wire.ICRCLen {
 		return false
 	}
-	got, err := wire.ICRCFromParts(pk.Addr, d.local, 0, pk.Buf)
+	got, err := wire.ICRCFromParts(pk.Addr, d.local, pk.IPID, pk.Buf)
 	if err != nil {
 		return false
 	}

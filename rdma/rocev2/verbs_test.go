@@ -26,7 +26,7 @@ func TestScatterGather(t *testing.T) {
 	}
 	postRecv(t, b.qp, rdma.RecvWR{ID: 1, SGL: scatter})
 	post(t, a.qp,
-		rdma.SendWR{ID: 10, Opcode: rdma.WRSend, SGL: gather},                 // unsignaled
+		rdma.SendWR{ID: 10, Opcode: rdma.WRSend, SGL: gather}, // unsignaled
 		rdma.SendWR{ID: 11, Opcode: rdma.WRRDMAWrite, SGL: gather[:1], RemoteAddr: b.mr.Addr(), RKey: b.mr.RKey(), Signaled: true})
 	wcs := waitWC(t, a.scq, 1, 5*time.Second)
 	if wcs[0].ID != 11 || wcs[0].Status != rdma.WCSuccess {

@@ -215,3 +215,151 @@ func encodeRecord(t *testing.T, p wire.Packet) []byte {
 	}
 	return b[:n]
 }
+
+// The requester's memory: one registered region (so that nothing but the
+// engine's own bookkeeping keeps a stray write out) holding the READ and
+// atomic destinations between guard bytes.
+const (
+	reqPSN    = 0xFFFFF8 // the requester's first PSN: its requests straddle the 24-bit wrap
+	reqRead1  = 256      // 3000 bytes: READ responses FIRST, MIDDLE, LAST at path MTU 1024
+	reqRead1N = 3000
+	reqRead2  = 3584 // 100 bytes: READ response ONLY
+	reqRead2N = 100
+	reqAtom1  = 4096 // FETCH_ADD result
+	reqAtom2  = 4160 // CMP_SWAP result
+	reqTotal  = 4608
+	reqMemKey = 0x301 // after the QP's and the sync QP's buffers
+)
+
+// reqRequests are the outstanding requests, in PSN order relative to
+// reqPSN: WRITE 0-2, READ 3-5, FETCH_ADD 6, CMP_SWAP 7, SEND 8, READ 9.
+func reqRequests(s *side, mem rdma.MR) []rdma.SendWR {
+	at := func(off, n int) []rdma.SGE {
+		return []rdma.SGE{{Addr: mem.Addr() + uint64(off), Length: uint32(n), LKey: mem.LKey()}}
+	}
+	return []rdma.SendWR{
+		{ID: 1, Opcode: rdma.WRRDMAWrite, SGL: sge(s, 0, 3000), RemoteAddr: 0x10000, RKey: 0x55},
+		{ID: 2, Opcode: rdma.WRRDMARead, SGL: at(reqRead1, reqRead1N), RemoteAddr: 0x20000, RKey: 0x55},
+		{ID: 3, Opcode: rdma.WRAtomicFetchAndAdd, SGL: at(reqAtom1, 8), RemoteAddr: 0x30000, RKey: 0x55, CompareAdd: 1},
+		{ID: 4, Opcode: rdma.WRAtomicCmpAndSwp, SGL: at(reqAtom2, 8), RemoteAddr: 0x30008, RKey: 0x55, CompareAdd: 0, Swap: 1},
+		{ID: 5, Opcode: rdma.WRSend, SGL: sge(s, 0, 100)},
+		{ID: 6, Opcode: rdma.WRRDMARead, SGL: at(reqRead2, reqRead2N), RemoteAddr: 0x40000, RKey: 0x55},
+	}
+}
+
+// requesterSeeds are responses to reqRequests: the right ones in order,
+// then NAKs of every kind, wrong lengths, duplicates, reordering and PSNs
+// outside the window.
+func requesterSeeds() [][]byte {
+	aeth := func(op wire.OpCode, psn uint32, syn wire.Syndrome) wire.Packet {
+		return wire.Packet{BTH: wire.BTH{OpCode: op, PKey: 0xFFFF, PSN: psn & wire.Mask24}, AETH: wire.AETH{Syndrome: syn, MSN: 1}}
+	}
+	ack := func(psn uint32) wire.Packet {
+		return aeth(wire.OpAcknowledge, psn, wire.ACKSyndrome(wire.CreditInvalid))
+	}
+	nak := func(psn uint32, syn wire.Syndrome) wire.Packet { return aeth(wire.OpAcknowledge, psn, syn) }
+	resp := func(op wire.OpCode, psn uint32, n int) wire.Packet {
+		p := aeth(op, psn, wire.ACKSyndrome(wire.CreditInvalid))
+		p.Payload = bytes.Repeat([]byte{byte(psn) | 0x80}, n)
+		return p
+	}
+	atomicAck := func(psn uint32, orig uint64) wire.Packet {
+		p := aeth(wire.OpAtomicAcknowledge, psn, wire.ACKSyndrome(wire.CreditInvalid))
+		p.AtomicAck = orig
+		return p
+	}
+	seq := func(ps ...wire.Packet) []byte {
+		var b []byte
+		for _, p := range ps {
+			b = appendFuzzRecord(b, 0, p)
+		}
+		return b
+	}
+	first := resp(wire.OpRDMAReadResponseFirst, 3, 1024)
+	middle := resp(wire.OpRDMAReadResponseMiddle, 4, 1024)
+	last := resp(wire.OpRDMAReadResponseLast, 5, 952)
+	only := resp(wire.OpRDMAReadResponseOnly, 9, reqRead2N)
+	all := []wire.Packet{ack(2), first, middle, last, atomicAck(6, 40), atomicAck(7, 0), ack(8), only}
+	// No ACK for the middle response in the midst of the atomics either.
+	seeds := [][]byte{
+		seq(all...),
+		seq(ack(9), first, middle, last, atomicAck(6, 1), atomicAck(7, 2), only),
+		seq(ack(2), first, first, middle, middle, last, last, atomicAck(6, 40), atomicAck(6, 41), atomicAck(7, 0), only, only),
+		seq(ack(2), last, middle, first, only),
+		seq(ack(2), first, resp(wire.OpRDMAReadResponseMiddle, 4, 1023)),
+		seq(ack(2), first, middle, resp(wire.OpRDMAReadResponseLast, 5, 953)),
+		seq(ack(2), first, middle, resp(wire.OpRDMAReadResponseLast, 5, 1024)),
+		seq(ack(2), resp(wire.OpRDMAReadResponseOnly, 3, 1024)),
+		seq(ack(2), resp(wire.OpRDMAReadResponseOnly, 3, 1028)),
+		seq(ack(2), resp(wire.OpRDMAReadResponseFirst, 3, 1028), middle, last),
+		seq(resp(wire.OpRDMAReadResponseOnly, 9, reqRead2N+1)),
+		seq(resp(wire.OpRDMAReadResponseOnly, 9, 0)),
+		seq(atomicAck(3, 5), atomicAck(9, 5), atomicAck(8, 5)),
+		seq(ack(1), nak(2, wire.NAKPSNSequenceError), nak(0, wire.NAKPSNSequenceError)),
+		seq(nak(0, wire.RNRNAKSyndrome(1)), nak(0, wire.RNRNAKSyndrome(31)), ack(2)),
+		seq(ack(2), nak(3, wire.NAKRemoteAccessError)),
+		seq(nak(0, wire.NAKInvalidRequest)),
+		seq(ack(7), nak(8, wire.NAKRemoteOperationalError)),
+		seq(nak(9, wire.NAKInvalidRDRequest)),
+		seq(ack(2), nak(4, wire.Syndrome(0x4f))), // reserved syndrome kind
+		seq(ack(10), ack(0x7FFFFF), ack(0x800000), ack(wire.Mask24)),
+		seq(ack(2), resp(wire.OpRDMAReadResponseFirst, 3, 1024), ack(9), resp(wire.OpRDMAReadResponseMiddle, 4, 1024)),
+		// Requests arriving at the requester, and a CNP.
+		seq(wire.Packet{BTH: wire.BTH{OpCode: wire.OpCNP, BECN: true}}),
+		seq(wire.Packet{BTH: wire.BTH{OpCode: wire.OpSendOnly, PKey: 0xFFFF, AckReq: true}, Payload: []byte{1, 2, 3, 4}}),
+	}
+	// The right responses with a broken ICRC on the READ's first.
+	bad := seq(all...)
+	bad[len(appendFuzzRecord(nil, 0, ack(2)))] = ctlRawICRC
+	return append(seeds, bad)
+}
+
+func FuzzRequester(f *testing.F) {
+	for _, s := range requesterSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := newFuzzRig(t, reqPSN, 0) // no retransmission timer: what happens is what the fuzzer sends
+		fill(r.s.buf, 0x21)
+		src := bytes.Clone(r.s.buf)
+		mem := newGuarded(reqTotal)
+		mr, err := r.s.pd.RegisterMR(mem.buf, rdma.AccessLocalWrite)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mr.LKey() != reqMemKey {
+			t.Fatalf("key %#x, want %#x", mr.LKey(), reqMemKey)
+		}
+		r.vaBase = mr.Addr()
+		wrs := reqRequests(r.s, mr)
+		for i := range wrs {
+			wrs[i].Signaled = true
+		}
+		post(t, r.s.qp, wrs...)
+		r.send(t, splitFuzzInput(data))
+		r.syncEngine(t)
+		r.dev.Close() // flushes what is left
+
+		// Every request completes exactly once, in order.
+		wcs := make([]rdma.WC, 16)
+		n, err := r.s.scq.Poll(wcs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != len(wrs) {
+			t.Fatalf("%d completions for %d requests: %+v", n, len(wrs), wcs[:n])
+		}
+		for i, wc := range wcs[:n] {
+			if wc.ID != wrs[i].ID {
+				t.Fatalf("completion %d is of request %d, want %d: %+v", i, wc.ID, wrs[i].ID, wcs[:n])
+			}
+			if wc.Status == rdma.WCSuccess && wrs[i].Opcode == rdma.WRRDMARead && wc.ByteLen != wrs[i].SGL[0].Length {
+				t.Fatalf("READ %d succeeded with %d bytes, want %d", wc.ID, wc.ByteLen, wrs[i].SGL[0].Length)
+			}
+		}
+		mem.check(t, "requester memory", [2]int{reqRead1, reqRead1N}, [2]int{reqRead2, reqRead2N}, [2]int{reqAtom1, 8}, [2]int{reqAtom2, 8})
+		if i := firstDiff(r.s.buf, src); i >= 0 {
+			t.Fatalf("source byte %d of the WRITE and SEND was written", i)
+		}
+	})
+}

@@ -125,6 +125,13 @@ func (f *rdmaBenchFlags) flags(c *cobra.Command, bw bool) {
 			}
 			fl.DefValue = "[af_xdp,udp]"
 			fl.Usage = "transports under the RoCEv2 engine, in order: af_xdp, udp (kernel UDP sockets), udp-gso"
+		case "busy-poll":
+			// Two engines' receivers spinning on two cores starve each
+			// other: send_lat measured ~20 ms t_typical over AF_XDP with
+			// spinning, ~0.1 ms without. Off unless asked for.
+			_ = fl.Value.Set("false")
+			fl.DefValue = "false"
+			fl.Usage = "AF_XDP receivers of the engines spin on their rings (on few cores both engines then starve each other)"
 		}
 		shared.AddFlag(fl)
 	})

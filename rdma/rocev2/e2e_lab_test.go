@@ -57,8 +57,8 @@ func faultDrops(t *testing.T, d *bpf.Dispatcher) uint64 {
 // 1 GiB at 1 % took 24.5 s (2.28 M packets resent); 1 GiB at 5 % took
 // 3 min 41 s (4.9 MB/s: go-back-N resends up to a window of 256 packets per
 // loss, 20.8 M of 21.5 M packets sent were retransmissions), too long for
-// CI, so the 5 % run moves 256 MiB (about 55 s). The whole test takes about
-// 1.5 min. Under -short or -race every run moves 64 MiB.
+// CI, so the 5 % run moves 256 MiB (52 s measured). The whole test takes
+// about 1.5 min. Under -short every run moves 64 MiB.
 func TestE2ELabMixed(t *testing.T) {
 	cases := []struct {
 		transport dataplane.Transport
@@ -72,11 +72,20 @@ func TestE2ELabMixed(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/loss%dppm", c.transport, c.lossPPM), func(t *testing.T) {
-			total := c.total
-			if testing.Short() || raceEnabled {
+			total, o := c.total, pairOptions{bufSize: e2eBufSize}
+			if testing.Short() {
 				total = min(total, 64<<20)
 			}
-			_, a, b := labPair(t, c.transport, pairOptions{bufSize: e2eBufSize})
+			if raceEnabled {
+				// mixedTraffic compares b's memory, which b's engine wrote,
+				// after a completion on a: the ordering runs through the
+				// kernel (AF_XDP, UDP), which the race detector cannot see,
+				// so it reports every such read. The engines' own
+				// synchronization is raced over the in-memory network
+				// (TestMixedTrafficUnderLoss).
+				t.Skip("race detector: the lab's ordering runs through the kernel, where the detector cannot see it")
+			}
+			_, a, b := labPair(t, c.transport, o)
 			var disps []*bpf.Dispatcher
 			if c.transport == dataplane.TransportAFXDP {
 				disps = []*bpf.Dispatcher{setRoCEv2Loss(t, a, c.lossPPM), setRoCEv2Loss(t, b, c.lossPPM)}

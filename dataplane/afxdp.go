@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/asavie/xdp"
@@ -52,9 +54,13 @@ type AFXDPOptions struct {
 	RingSize int
 	// ZeroCopy selects zero-copy or copy mode (default: try zero-copy).
 	ZeroCopy ZeroCopyMode
-	// BusyPoll makes Recv spin on the rx rings with no system call instead
-	// of sleeping in poll(2): the lowest latency, at the price of a busy core.
+	// BusyPoll makes Recv spin on empty rx rings, with no system call, for
+	// up to BusyPollBudget before it parks: the lowest latency, at the price
+	// of a busy core while traffic flows.
 	BusyPoll bool
+	// BusyPollBudget bounds one Recv's spinning; default
+	// DefaultBusyPollBudget.
+	BusyPollBudget time.Duration
 	// Attach selects native or generic XDP for the dispatcher.
 	Attach bpf.AttachMode
 	// PinDir pins the dispatcher's maps there (see bpf.DispatcherOptions).
@@ -86,8 +92,11 @@ type AFXDPPort struct {
 	// Owned by the Recv goroutine.
 	timeout time.Duration
 	next    int // round-robin start over queues
-	pollFDs []unix.PollFd
 	frame   UDPFrame
+	epFile  *os.File        // epoll set of the sockets and wakeFD, in the Go netpoller
+	epConn  syscall.RawConn // epFile's
+	readyFn func(uintptr) bool
+	events  [8]unix.EpollEvent
 
 	mu     sync.RWMutex // Send/Recv hold it shared, Close exclusively
 	closed atomic.Bool
@@ -187,10 +196,9 @@ func NewAFXDPPort(opts AFXDPOptions) (*AFXDPPort, error) {
 		}
 	}
 	p.tx = p.queues[0]
-	for _, q := range p.queues {
-		p.pollFDs = append(p.pollFDs, unix.PollFd{Fd: int32(q.sock.FD()), Events: unix.POLLIN})
+	if err := p.initWait(); err != nil {
+		return nil, err
 	}
-	p.pollFDs = append(p.pollFDs, unix.PollFd{Fd: int32(p.wakeFD), Events: unix.POLLIN})
 	mode, why := p.disp.Mode()
 	reason := mode + " XDP"
 	if why != "" {
@@ -234,9 +242,42 @@ func (o *AFXDPOptions) setDefaults() error {
 	if o.FrameSize != 0 && o.FrameSize != 2048 && o.FrameSize != 4096 {
 		return fmt.Errorf("af_xdp: frame size %d: want 2048 or 4096", o.FrameSize)
 	}
+	if o.BusyPollBudget == 0 {
+		o.BusyPollBudget = DefaultBusyPollBudget
+	}
 	if o.ResolveTimeout == 0 {
 		o.ResolveTimeout = time.Second
 	}
+	return nil
+}
+
+// initWait builds the epoll set Recv parks on and hands it to the Go
+// netpoller.
+func (p *AFXDPPort) initWait() error {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("af_xdp: epoll: %w", err)
+	}
+	fds := []int{p.wakeFD}
+	for _, q := range p.queues {
+		fds = append(fds, q.sock.FD())
+	}
+	for _, fd := range fds {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			unix.Close(epfd)
+			return fmt.Errorf("af_xdp: epoll add fd %d: %w", fd, err)
+		}
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return fmt.Errorf("af_xdp: epoll nonblock: %w", err)
+	}
+	p.epFile = os.NewFile(uintptr(epfd), "af_xdp-epoll")
+	if p.epConn, err = p.epFile.SyscallConn(); err != nil {
+		return fmt.Errorf("af_xdp: epoll in the netpoller: %w", err)
+	}
+	p.readyFn = p.ready
 	return nil
 }
 

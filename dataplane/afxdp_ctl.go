@@ -129,6 +129,10 @@ func (p *AFXDPPort) teardown() error {
 	if p.ns.IsOpen() {
 		p.ns.Close()
 	}
+	if p.epFile != nil {
+		p.epFile.Close()
+		p.epFile = nil
+	}
 	if p.wakeFD >= 0 {
 		unix.Close(p.wakeFD)
 		p.wakeFD = -1

@@ -1,28 +1,35 @@
 package dataplane
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // spinCheckEvery is how many empty busy-poll rounds pass between checks of
-// the clock (time.Now costs more than a look at the rings).
-const spinCheckEvery = 256
+// the clock (time.Now costs more than a look at the rings); the spinning
+// goroutine also yields its P there, so that other goroutines run.
+const spinCheckEvery = 64
 
-// Recv implements Port. In busy-poll mode it spins on the rx rings; otherwise
-// it sleeps in poll(2) on the sockets and Close's eventfd.
+// DefaultBusyPollBudget is how long a busy-polling Recv spins on empty rings
+// before it parks, when AFXDPOptions.BusyPollBudget is zero.
+const DefaultBusyPollBudget = 200 * time.Microsecond
+
+// Recv implements Port. It takes what the rx rings hold; when they are
+// empty it spins on them for the busy-poll budget (BusyPoll mode, no system
+// call), then parks in the Go netpoller on an epoll set of the sockets and
+// Close's eventfd, so that a waiting Recv holds no OS thread or P.
 func (p *AFXDPPort) Recv(pkts []Packet) (int, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if len(pkts) == 0 {
 		return 0, nil
 	}
-	var deadline time.Time
-	if p.timeout > 0 {
-		deadline = time.Now().Add(p.timeout)
-	}
+	var deadline, spinUntil time.Time
 	for spins := 0; ; spins++ {
 		if p.closed.Load() {
 			return 0, ErrClosed
@@ -31,23 +38,56 @@ func (p *AFXDPPort) Recv(pkts []Packet) (int, error) {
 			return n, nil
 		}
 		if p.opts.BusyPoll {
-			if spins%spinCheckEvery == 0 && !deadline.IsZero() && time.Now().After(deadline) {
+			if spins%spinCheckEvery != 0 {
+				continue
+			}
+			runtime.Gosched()
+			now := time.Now()
+			if spinUntil.IsZero() {
+				spinUntil = now.Add(p.opts.BusyPollBudget)
+				if p.timeout > 0 {
+					deadline = now.Add(p.timeout)
+				}
+			}
+			if !deadline.IsZero() && now.After(deadline) {
 				return 0, ErrTimeout
 			}
-			continue
-		}
-		ms := -1
-		if !deadline.IsZero() {
-			left := time.Until(deadline)
-			if left <= 0 {
-				return 0, ErrTimeout
+			if now.Before(spinUntil) {
+				continue
 			}
-			ms = int((left + time.Millisecond - 1) / time.Millisecond)
 		}
-		if _, err := unix.Poll(p.pollFDs, ms); err != nil && err != unix.EINTR {
-			return 0, fmt.Errorf("af_xdp: poll rx rings of %s: %w", p.opts.Ifname, err)
+		if err := p.wait(&deadline); err != nil {
+			return 0, err
 		}
 	}
+}
+
+// wait parks until a socket or the wake eventfd is readable, or the
+// deadline (set from the port's timeout on first use) passes.
+func (p *AFXDPPort) wait(deadline *time.Time) error {
+	if deadline.IsZero() && p.timeout > 0 {
+		*deadline = time.Now().Add(p.timeout)
+	}
+	if err := p.epFile.SetReadDeadline(*deadline); err != nil {
+		return fmt.Errorf("af_xdp: set receive deadline: %w", err)
+	}
+	err := p.epConn.Read(p.readyFn)
+	switch {
+	case err == nil:
+		return nil
+	case p.closed.Load():
+		return ErrClosed
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return ErrTimeout
+	}
+	return fmt.Errorf("af_xdp: wait for rx rings of %s: %w", p.opts.Ifname, err)
+}
+
+// ready is called by the netpoller with the epoll fd: it consumes the
+// pending events and says whether there is anything to look at.
+func (p *AFXDPPort) ready(fd uintptr) bool {
+	n, _ := unix.EpollWait(int(fd), p.events[:], 0)
+	return n > 0 || p.closed.Load()
 }
 
 // drain takes what the rx rings hold, round-robin across queues, into pkts,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -314,7 +315,17 @@ func (p *AFXDPPort) openQueue(q int) (xq *xskQueue, why string, err error) {
 		defer socketFlagsMu.Unlock()
 		xdp.DefaultSocketFlags = flags
 		defer func() { xdp.DefaultSocketFlags = 0 }()
-		return xdp.NewSocket(p.ifindex, q, so)
+		// The kernel frees a closed socket's queue binding from a workqueue
+		// (xp_release_deferred): a bind right after a close may find the
+		// queue still busy for a moment. asavie/xdp formats the errno away,
+		// hence the text match.
+		for wait := time.Millisecond; ; wait *= 2 {
+			s, err := xdp.NewSocket(p.ifindex, q, so)
+			if err == nil || !strings.Contains(err.Error(), unix.EBUSY.Error()) || wait > 256*time.Millisecond {
+				return s, err
+			}
+			time.Sleep(wait)
+		}
 	}
 	var sock *xdp.Socket
 	zc := false

@@ -1,7 +1,9 @@
 package dataplane
 
 import (
+	"errors"
 	"fmt"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -35,8 +37,15 @@ func probeZeroCopy(ifindex, queue int) error {
 		}
 	}
 	sa := unix.SockaddrXDP{Flags: unix.XDP_ZEROCOPY, Ifindex: uint32(ifindex), QueueID: uint32(queue)}
-	if err := unix.Bind(fd, &sa); err != nil {
-		return fmt.Errorf("zero-copy bind: %w", err)
+	for wait := time.Millisecond; ; wait *= 2 {
+		err := unix.Bind(fd, &sa)
+		if err == nil {
+			return nil
+		}
+		// A just-closed socket's binding is freed asynchronously.
+		if !errors.Is(err, unix.EBUSY) || wait > 256*time.Millisecond {
+			return fmt.Errorf("zero-copy bind: %w", err)
+		}
+		time.Sleep(wait)
 	}
-	return nil
 }

@@ -16,11 +16,13 @@ func newDemoCmd() *cobra.Command {
 	var env benchEnv
 	c := &cobra.Command{
 		Use:   "demo",
-		Short: "Bring up a 2-host lab, compare AF_XDP with kernel UDP, show the XDP counters, tear down",
+		Short: "Bring up a 2-host lab, compare AF_XDP with kernel UDP, run RoCEv2 over both, tear down",
 		Long: `The main job on an embedded default: a lab of two network namespaces joined by
 a veth pair, the onetdp XDP dispatcher on both ends, AF_XDP ports against kernel
 UDP ports for 64 B latency (ping-pong) and 64 B packet rate, and the dispatcher's
-per-class counters from the receiving host. Everything is removed afterwards.`,
+per-class counters from the receiving host; then the software RoCEv2 engine on
+both transports: RDMA WRITE bandwidth and SEND latency as perftest reports them.
+Everything is removed afterwards.`,
 		Example: "  sudo onetdp demo\n  sudo make demo",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -75,6 +77,25 @@ func runDemo(cmd *cobra.Command, env benchEnv) error {
 	}
 	fmt.Fprintln(out, "\n== AF_XDP against kernel UDP, this run")
 	writeRatios(out, lat, pps)
+
+	// RoCEv2: the software RC engine on both transports, as perftest
+	// measures it, in the same lab.
+	for _, run := range []struct {
+		title string
+		cmd   *cobra.Command
+		args  []string
+	}{
+		{"RoCEv2 RDMA WRITE bandwidth (ib_write_bw), 64 KiB", newBenchRDMACmd(bench.RDMAWrite, true), []string{"-s", "65536", "-n", "2000"}},
+		{"RoCEv2 SEND latency (ib_send_lat), 64 B", newBenchRDMACmd(bench.RDMASend, false), []string{"-s", "64", "-n", "5000"}},
+	} {
+		fmt.Fprintf(out, "\n== %s\n", run.title)
+		run.cmd.SetArgs(append(run.args, "--lab", l.Name, "--transport", "af_xdp,udp"))
+		run.cmd.SetOut(out)
+		run.cmd.SetErr(progress)
+		if err := run.cmd.ExecuteContext(cmd.Context()); err != nil {
+			return fmt.Errorf("%s: %w", run.title, err)
+		}
+	}
 	return nil
 }
 

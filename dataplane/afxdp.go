@@ -60,7 +60,9 @@ type AFXDPOptions struct {
 	// of a busy core while traffic flows.
 	BusyPoll bool
 	// BusyPollBudget bounds one Recv's spinning; default
-	// DefaultBusyPollBudget.
+	// DefaultBusyPollBudget. Negative: spin until a packet, the timeout or
+	// Close, without ever yielding the P (a dedicated core, as the packet
+	// benchmarks use it).
 	BusyPollBudget time.Duration
 	// Attach selects native or generic XDP for the dispatcher.
 	Attach bpf.AttachMode

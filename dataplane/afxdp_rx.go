@@ -41,7 +41,10 @@ func (p *AFXDPPort) Recv(pkts []Packet) (int, error) {
 			if spins%spinCheckEvery != 0 {
 				continue
 			}
-			runtime.Gosched()
+			forever := p.opts.BusyPollBudget < 0
+			if !forever {
+				runtime.Gosched()
+			}
 			now := time.Now()
 			if spinUntil.IsZero() {
 				spinUntil = now.Add(p.opts.BusyPollBudget)
@@ -52,7 +55,7 @@ func (p *AFXDPPort) Recv(pkts []Packet) (int, error) {
 			if !deadline.IsZero() && now.After(deadline) {
 				return 0, ErrTimeout
 			}
-			if now.Before(spinUntil) {
+			if forever || now.Before(spinUntil) {
 				continue
 			}
 		}

@@ -46,7 +46,7 @@ func (e *benchEnv) flags(c *cobra.Command) {
 	f.IntVar(&e.mtu, "mtu", 1500, "MTU of the fresh lab's links")
 	f.StringSliceVar(&e.transports, "transport", []string{"af_xdp", "udp", "udp-gso"},
 		"transports to measure, in order: af_xdp, udp (kernel sendmmsg/recvmmsg, as iperf3 and sockperf use it), udp-gso (kernel UDP with UDP_SEGMENT/UDP_GRO)")
-	f.BoolVar(&e.busyPoll, "busy-poll", true, "AF_XDP receivers spin on their rings instead of sleeping in poll(2)")
+	f.BoolVar(&e.busyPoll, "busy-poll", true, "AF_XDP receivers spin on their rings instead of parking in the netpoller")
 	f.StringVar(&e.xdpMode, "xdp-mode", "auto", "XDP attach mode of the dispatcher: auto (native, else generic), native, generic")
 	f.Uint16Var(&e.port, "port", defaultPort, "UDP port of the bench traffic")
 	f.BoolVar(&e.json, "json", false, "print results as JSON")
@@ -209,6 +209,8 @@ func runOnPair(ctx context.Context, l *lab.Lab, t string, env benchEnv, fn func(
 		if err != nil {
 			return err
 		}
+		// A packet bench's receiver owns its core: spin without parking.
+		o.AFXDP.BusyPollBudget = -1
 		err = h.Do(func() error {
 			var err error
 			ports[i], err = dataplane.Open(o)

@@ -35,6 +35,11 @@ Everything is removed afterwards.`,
 
 func runDemo(cmd *cobra.Command, env benchEnv) error {
 	out, progress := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	// MTU 3000: 64 B benches do not care; RoCEv2 gets a 2048-byte path MTU
+	// (native XDP on veth takes links up to 3506).
+	if !cmd.Flags().Changed("mtu") {
+		env.mtu = 3000
+	}
 	l, teardown, err := env.lab(progress)
 	if err != nil {
 		return err

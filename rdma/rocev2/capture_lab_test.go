@@ -21,11 +21,8 @@ import (
 	"github.com/opennetworks/onetdp/dataplane"
 	"github.com/opennetworks/onetdp/internal/nsenter"
 	"github.com/opennetworks/onetdp/lab"
-	"github.com/opennetworks/onetdp/lab/labtest"
 	"github.com/opennetworks/onetdp/rdma"
-	"github.com/opennetworks/onetdp/rdma/rocev2"
 	"github.com/opennetworks/onetdp/rdma/rocev2/wire"
-	"github.com/opennetworks/onetdp/stack"
 )
 
 // The wire test of issue 3: tshark captures what two engines send each
@@ -40,33 +37,15 @@ import (
 // frames). So the test builds a 3-host lab, whose hosts hang off a bridge
 // in the switch namespace, and captures on h0's switch port p0, which every
 // frame between h0 and h1 crosses in one direction or the other.
-
-// switchedLabPair is labPair on a 3-host (bridged) lab: engines on h0 and
-// h1 over AF_XDP, h2 idle. It returns the lab and the connected sides.
+//
+// switchedLabPair is labPair in that 3-host bridged lab.
 func switchedLabPair(t *testing.T, o pairOptions) (*lab.Lab, *side, *side) {
 	t.Helper()
-	o.defaults()
-	l := labtest.New(t, lab.Options{Hosts: 3})
+	l, a, b := labPairWith(t, dataplane.TransportAFXDP, o, lab.Options{Hosts: 3}, false)
 	if !l.Switched {
 		t.Fatalf("lab %s with 3 hosts is not switched", l.Name)
 	}
-	var sides [2]*side
-	for i := range sides {
-		h := &l.Hosts[i]
-		var dev *rocev2.Device
-		err := h.Do(func() error {
-			var err error
-			dev, err = stack.OpenRDMA(stack.RDMAOptions{Addr: h.Addr.Addr(), Transport: dataplane.TransportAFXDP, Engine: o.engine})
-			return err
-		})
-		if err != nil {
-			t.Fatalf("af_xdp on %s: %v", h.Name, err)
-		}
-		t.Cleanup(func() { dev.Close() })
-		sides[i] = newSide(t, dev, o, uint32(0x100+i*0x1000))
-	}
-	connect(t, sides[0], sides[1], o)
-	return l, sides[0], sides[1]
+	return l, a, b
 }
 
 // capture is a running tshark whose classic pcap output (-w -) the test

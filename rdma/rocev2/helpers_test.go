@@ -15,15 +15,14 @@ import (
 // side is one end of a connected RC pair: device, PD, CQs, QP and a
 // registered buffer.
 type side struct {
-	dev   *rocev2.Device
-	pd    rdma.PD
-	scq   rdma.CQ
-	rcq   rdma.CQ
-	qp    rdma.QP
-	buf   []byte
-	mr    rdma.MR
-	psn   uint32
-	local netip.AddrPort
+	dev *rocev2.Device
+	pd  rdma.PD
+	scq rdma.CQ
+	rcq rdma.CQ
+	qp  rdma.QP
+	buf []byte
+	mr  rdma.MR
+	psn uint32
 }
 
 type pairOptions struct {

@@ -445,6 +445,9 @@ func (q *queuePair) onReadResponse(p *wire.Packet, now time.Time) {
 		}
 		return
 	}
+	// A response implies that every earlier request was executed, even if
+	// this one turns out malformed.
+	q.ackThrough(wire.PSNAdd(w.psn, wire.Mask24), now)
 	mtu := uint32(q.mtu)
 	lastPkt := w.gotPkt+1 == w.npsn
 	if !lastPkt && uint32(len(p.Payload)) != mtu || lastPkt && w.got+uint32(len(p.Payload)) != w.length {
@@ -457,8 +460,6 @@ func (q *queuePair) onReadResponse(p *wire.Packet, now time.Time) {
 	}
 	w.got += uint32(len(p.Payload))
 	w.gotPkt++
-	// A response implies that every earlier request was executed.
-	q.ackThrough(wire.PSNAdd(w.psn, wire.Mask24), now)
 	if lastPkt {
 		w.acked = true
 	}

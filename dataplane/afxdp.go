@@ -68,6 +68,10 @@ type AFXDPOptions struct {
 	Attach bpf.AttachMode
 	// PinDir pins the dispatcher's maps there (see bpf.DispatcherOptions).
 	PinDir string
+	// NoUDPChecksum sends IPv4 datagrams with UDP checksum 0, as RoCEv2
+	// NICs do (the ICRC covers the packet): one pass less over every payload.
+	// IPv6 always carries the checksum.
+	NoUDPChecksum bool
 	// ResolveTimeout bounds neighbour resolution of a new destination;
 	// default 1s.
 	ResolveTimeout time.Duration

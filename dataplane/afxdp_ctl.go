@@ -88,6 +88,8 @@ func (p *AFXDPPort) resolvePeer(dst netip.Addr) (*FrameSpec, error) {
 		DstMAC: nh.DstMAC,
 		Src:    p.local,
 		Dst:    netip.AddrPortFrom(dst, 0),
+		// RoCEv2 over IPv4 sends UDP checksum 0 (the ICRC protects it).
+		NoUDPChecksum: p.opts.NoUDPChecksum && dst.Is4(),
 	}
 	p.peers[dst] = s
 	return s, nil

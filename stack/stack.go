@@ -35,6 +35,7 @@ func OpenRDMA(o RDMAOptions) (*rocev2.Device, error) {
 	po := o.Port
 	po.Transport = o.Transport
 	po.Local = netip.AddrPortFrom(o.Addr, rocev2.UDPPort)
+	po.AFXDP.NoUDPChecksum = true // RoCEv2 over IPv4: UDP checksum 0, the ICRC protects
 	port, err := dataplane.Open(po)
 	if err != nil {
 		return nil, fmt.Errorf("open rdma stack on %v: %w", o.Addr, err)

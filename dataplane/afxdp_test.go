@@ -532,3 +532,53 @@ func TestAFXDPReceivesIPID(t *testing.T) {
 		t.Fatalf("received IPID %#x payload %q, want 0x718c and the payload", pkts[0].IPID, pkts[0].Buf)
 	}
 }
+
+// TestAFXDPNoUDPChecksum: with NoUDPChecksum, IPv4 frames leave with UDP
+// checksum 0 (RoCEv2 style); without it, with a valid checksum.
+func TestAFXDPNoUDPChecksum(t *testing.T) {
+	for _, noCsum := range []bool{true, false} {
+		l := labtest.New(t, lab.Options{})
+		h0, h1 := &l.Hosts[0], &l.Hosts[1]
+		var tx *dataplane.AFXDPPort
+		if err := h0.Do(func() error {
+			var err error
+			tx, err = dataplane.NewAFXDPPort(dataplane.AFXDPOptions{Ifname: h0.Ifname, Local: netip.AddrPortFrom(h0.Addr.Addr(), testPort), NoUDPChecksum: noCsum})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var fd int
+		if err := h1.Do(func() error {
+			var err error
+			fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_IP)))
+			if err != nil {
+				return err
+			}
+			tv := unix.NsecToTimeval(int64(2 * time.Second))
+			return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := tx.Send([]dataplane.Packet{{Buf: []byte("checksum?"), Addr: netip.AddrPortFrom(h1.Addr.Addr(), 4000)}}); n != 1 || err != nil {
+			t.Fatalf("send: %d, %v", n, err)
+		}
+		buf := make([]byte, 2048)
+		var f dataplane.UDPFrame
+		for {
+			n, _, err := unix.Recvfrom(fd, buf, 0)
+			if err != nil {
+				t.Fatalf("no frame captured: %v", err)
+			}
+			if dataplane.ParseUDPFrame(buf[:n], &f) == nil && f.Dst.Port() == 4000 { // not 9: the neighbour probe goes there
+				if noCsum != (f.UDPChecksum == 0) || !dataplane.VerifyUDPChecksum(buf[:n], &f) {
+					t.Fatalf("NoUDPChecksum %v: checksum %#04x", noCsum, f.UDPChecksum)
+				}
+				break
+			}
+		}
+		unix.Close(fd)
+		tx.Close()
+	}
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }

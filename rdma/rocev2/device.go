@@ -27,7 +27,8 @@ type Options struct {
 	// and 16384.
 	MaxQPs, MaxMRs int
 	// Window is the most unacknowledged packets one QP may have in flight;
-	// default 256.
+	// default 256. Each go-back-N halves a QP's window (to at least 8) and
+	// acknowledged packets open it again.
 	Window int
 	// AckReqEvery: the requester sets AckReq at least every this many
 	// packets, besides the last packet of every message; default 64.

@@ -64,6 +64,8 @@ type queuePair struct {
 	postPSN  uint32 // first PSN of the next posted request
 	highPSN  uint32 // one past the highest PSN ever sent (retransmissions count below it)
 	una      uint32 // first PSN not acknowledged by an ACK (partial progress inside a message)
+	wnd      int    // packets allowed in flight: Options.Window, halved per go-back, reopened by ACKs
+	wndAcc   int    // packets acknowledged towards the next window increment
 	lastReq  uint32 // PSN of the last packet with AckReq set
 	retry    int    // retries left (timeouts, sequence NAKs)
 	rnrRetry int    // RNR retries left (ignored when RNRRetry is 7)
@@ -277,6 +279,7 @@ func (q *queuePair) applyAttr(a *rdma.QPAttr, mask rdma.QPAttrMask) {
 	set(rdma.AttrSQPSN, func() {
 		q.attr.SQPSN = a.SQPSN
 		q.nextPSN, q.postPSN, q.highPSN, q.una, q.lastReq = a.SQPSN, a.SQPSN, a.SQPSN, a.SQPSN, a.SQPSN
+		q.wnd = q.dev.opts.Window
 	})
 	set(rdma.AttrMaxRdAtomic, func() { q.attr.MaxRdAtomic = a.MaxRdAtomic })
 	set(rdma.AttrMaxDestRdAtomic, func() { q.attr.MaxDestRdAtomic = a.MaxDestRdAtomic })

@@ -96,6 +96,9 @@ func (q *queuePair) packets(w *sendWQE) uint32 {
 	return max(1, (w.length+uint32(q.mtu)-1)/uint32(q.mtu))
 }
 
+// minWindow is the smallest window go-back halving leaves.
+const minWindow = 8
+
 // requestWork reports whether the requester has packets it may send now.
 func (q *queuePair) requestWork(now time.Time) bool {
 	if q.attr.State != rdma.QPSRTS || q.sqSend >= q.sqLen {
@@ -104,7 +107,7 @@ func (q *queuePair) requestWork(now time.Time) bool {
 	if !q.rnrUntil.IsZero() && now.Before(q.rnrUntil) {
 		return false
 	}
-	if int(wire.PSNDiff(q.nextPSN, q.oldestPSN())) >= q.dev.opts.Window {
+	if int(wire.PSNDiff(q.nextPSN, q.oldestPSN())) >= q.wnd {
 		return false
 	}
 	if w := &q.sq[(q.sqHead+q.sqSend)%len(q.sq)]; (w.wr.Opcode == rdma.WRRDMARead || isAtomic(w.wr.Opcode)) && q.sendPkt == 0 {
@@ -128,18 +131,22 @@ func (q *queuePair) readsOutstanding() int {
 
 // oldestPSN is the first PSN not yet acknowledged or answered.
 func (q *queuePair) oldestPSN() uint32 {
-	for i := 0; i < q.sqSend && i < q.sqLen; i++ {
+	for i := 0; i <= q.sqSend && i < q.sqLen; i++ { // the transmitting entry too: it may be mid-resend
 		w := &q.sq[(q.sqHead+i)%len(q.sq)]
-		if !w.acked {
-			base := wire.PSNAdd(w.psn, w.gotPkt)
-			if w.wr.Opcode == rdma.WRRDMARead || isAtomic(w.wr.Opcode) {
-				return base // only responses move a READ or atomic forward
-			}
-			if d := wire.PSNDiff(q.una, base); d > 0 && d < int32(w.npsn) {
-				return q.una // part of a long SEND or WRITE is acknowledged
-			}
-			return base
+		if w.acked {
+			continue
 		}
+		base := wire.PSNAdd(w.psn, w.gotPkt)
+		if w.wr.Opcode == rdma.WRRDMARead || isAtomic(w.wr.Opcode) {
+			return base // only responses move a READ or atomic forward
+		}
+		switch d := wire.PSNDiff(q.una, base); {
+		case d <= 0:
+			return base
+		case d < int32(w.npsn):
+			return q.una // part of a long SEND or WRITE is acknowledged
+		}
+		// Wholly acknowledged, not yet marked: look further.
 	}
 	return q.nextPSN
 }
@@ -203,7 +210,8 @@ func (q *queuePair) nextRequest(b []byte, now time.Time) (n int, ok bool) {
 		q.nextPSN = wire.PSNAdd(q.nextPSN, 1)
 		last = lastPkt
 	}
-	if last || wire.PSNDiff(p.PSN, q.lastReq) >= int32(q.dev.opts.AckReqEvery) {
+	// Ask for an ACK at least twice per window, or a small window stalls.
+	if last || wire.PSNDiff(p.PSN, q.lastReq) >= int32(min(q.dev.opts.AckReqEvery, max(1, q.wnd/2))) {
 		p.AckReq = p.OpCode != wire.OpRDMAReadRequest && !p.OpCode.IsAtomic()
 		q.lastReq = p.PSN
 	}
@@ -482,25 +490,58 @@ func (q *queuePair) wqeAt(psn uint32) *sendWQE {
 // acknowledged and completes what it can.
 func (q *queuePair) ackThrough(psn uint32, now time.Time) {
 	moved := false
-	if next := wire.PSNAdd(psn, 1); wire.PSNDiff(next, q.una) > 0 && wire.PSNDiff(next, q.nextPSN) <= 0 {
+	// Against highPSN, not nextPSN: after a go-back an ACK may cover
+	// packets sent before it, ahead of the resend position.
+	if next := wire.PSNAdd(psn, 1); wire.PSNDiff(next, q.una) > 0 && wire.PSNDiff(next, q.highPSN) <= 0 {
+		// Additive increase: one more packet per window's worth acknowledged.
+		q.wndAcc += int(wire.PSNDiff(next, q.una))
+		for q.wndAcc >= q.wnd && q.wnd < q.dev.opts.Window {
+			q.wndAcc -= q.wnd
+			q.wnd++
+		}
 		q.una = next
 		moved = true
+		q.skipAcked()
 	}
-	for i := 0; i < q.sqSend && i < q.sqLen; i++ {
+	for i := 0; i <= q.sqSend && i < q.sqLen; i++ {
 		w := &q.sq[(q.sqHead+i)%len(q.sq)]
 		last := wire.PSNAdd(w.psn, w.npsn-1)
-		if wire.PSNDiff(psn, last) < 0 {
-			break
+		if wire.PSNDiff(psn, last) < 0 || wire.PSNDiff(q.nextPSN, w.psn) <= 0 && i == q.sqSend {
+			break // not (wholly) acknowledged, or not sent at all
 		}
 		if !w.acked && (w.wr.Opcode != rdma.WRRDMARead && !isAtomic(w.wr.Opcode)) {
 			w.acked = true
 			moved = true
+			if i == q.sqSend {
+				// Acknowledged while being resent: skip the rest of it.
+				q.sqSend++
+				q.sendPkt = 0
+				if end := wire.PSNAdd(w.psn, w.npsn); wire.PSNDiff(end, q.nextPSN) > 0 {
+					q.nextPSN = end
+				}
+			}
 		}
 	}
 	if moved {
 		q.progress(now)
 	}
 	q.completeLocked()
+}
+
+// skipAcked moves the transmit position of a resend past packets the
+// responder has since acknowledged.
+func (q *queuePair) skipAcked() {
+	if wire.PSNDiff(q.una, q.nextPSN) <= 0 || q.sqSend >= q.sqLen {
+		return
+	}
+	w := &q.sq[(q.sqHead+q.sqSend)%len(q.sq)]
+	if w.wr.Opcode == rdma.WRRDMARead || isAtomic(w.wr.Opcode) {
+		return
+	}
+	if d := wire.PSNDiff(q.una, w.psn); d > 0 && d < int32(w.npsn) {
+		q.sendPkt = uint32(d)
+		q.nextPSN = q.una
+	}
 }
 
 // progress restarts the retry budget and the timer after forward progress,
@@ -532,8 +573,14 @@ func (q *queuePair) consumeRetry() bool {
 }
 
 // goBack restarts transmission at psn (go-back-N): the request holding it
-// and everything after are sent again.
+// and everything after are sent again. Every go-back halves the window
+// (down to minWindow): go-back-N resends a whole window per loss, so on a
+// lossy path a small window wastes far less; progress opens it again.
 func (q *queuePair) goBack(psn uint32) {
+	q.wnd, q.wndAcc = max(minWindow, q.wnd/2), 0
+	// Count the AckReq spacing from here: the last AckReq may lie ahead of
+	// the resent packets, beyond the window.
+	q.lastReq = wire.PSNAdd(psn, wire.Mask24)
 	for i := 0; i < q.sqLen; i++ {
 		w := &q.sq[(q.sqHead+i)%len(q.sq)]
 		d := wire.PSNDiff(psn, w.psn)

@@ -52,13 +52,12 @@ func faultDrops(t *testing.T, d *bpf.Dispatcher) uint64 {
 // lab hosts. Loss is injected on both hosts, so requests and responses
 // (ACKs, READ responses, atomic ACKs) are lost alike.
 //
-// Sizes and times measured on the 2-core build machine (go test, no race):
-// 1 GiB at 0 % took 6.3 s over AF_XDP (171 MB/s) and 1.6 s over kernel UDP;
-// 1 GiB at 1 % took 24.5 s (2.28 M packets resent); 1 GiB at 5 % took
-// 3 min 41 s (4.9 MB/s: go-back-N resends up to a window of 256 packets per
-// loss, 20.8 M of 21.5 M packets sent were retransmissions), too long for
-// CI, so the 5 % run moves 256 MiB (52 s measured). The whole test takes
-// about 1.5 min. Under -short every run moves 64 MiB.
+// Every run moves 1 GiB, as the issue asks. Times measured on the 2-core
+// build machine (go test, no race), after the requester's window learned to
+// shrink on loss: 0 % 4.6 s over AF_XDP (243 MB/s) and 1.5 s over kernel
+// UDP; 1 % 20 s; 5 % about 3 min (most of it READ responses streamed again
+// after a lost one: the responder has no window of its own). The whole test
+// takes about 4 minutes. Under -short every run moves 64 MiB.
 func TestE2ELabMixed(t *testing.T) {
 	cases := []struct {
 		transport dataplane.Transport
@@ -67,7 +66,7 @@ func TestE2ELabMixed(t *testing.T) {
 	}{
 		{dataplane.TransportAFXDP, 0, 1 << 30},
 		{dataplane.TransportAFXDP, 10_000, 1 << 30},
-		{dataplane.TransportAFXDP, 50_000, 256 << 20},
+		{dataplane.TransportAFXDP, 50_000, 1 << 30},
 		{dataplane.TransportUDP, 0, 1 << 30},
 	}
 	for _, c := range cases {

@@ -2,52 +2,22 @@ package dataplane
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"net/netip"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-)
 
-// writePcap writes frames as a classic pcap file (LINKTYPE_ETHERNET).
-func writePcap(t *testing.T, path string, frames [][]byte) {
-	t.Helper()
-	var b bytes.Buffer
-	le := binary.LittleEndian
-	hdr := make([]byte, 24)
-	le.PutUint32(hdr[0:], 0xa1b2c3d4) // magic, microsecond timestamps
-	le.PutUint16(hdr[4:], 2)          // version 2.4
-	le.PutUint16(hdr[6:], 4)
-	le.PutUint32(hdr[16:], 65535) // snaplen
-	le.PutUint32(hdr[20:], 1)     // Ethernet
-	b.Write(hdr)
-	for i, f := range frames {
-		rec := make([]byte, 16)
-		le.PutUint32(rec[0:], uint32(i+1)) // seconds
-		le.PutUint32(rec[8:], uint32(len(f)))
-		le.PutUint32(rec[12:], uint32(len(f)))
-		b.Write(rec)
-		b.Write(f)
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+	"github.com/opennetworks/onetdp/internal/testutil"
+)
 
 // TestFramesDecodeInTshark hands frames built by WriteUDPFrame to tshark
 // with checksum validation on and checks that it decodes the same headers
 // and calls both checksums good (status 1; 0 is bad, 2 unverified, 3 not
 // present).
 func TestFramesDecodeInTshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark is not installed (apt-get install tshark): cannot cross-check frames")
-	}
+	testutil.RequireTShark(t, "cross-check frames")
 	type frameCase struct {
 		name      string
 		spec      FrameSpec
@@ -104,37 +74,20 @@ func TestFramesDecodeInTshark(t *testing.T) {
 	cases = append(cases, frameCase{"control-bad-udp-checksum", v4, nil, "0"})
 
 	path := filepath.Join(t.TempDir(), "frames.pcap")
-	writePcap(t, path, frames)
+	testutil.WritePCAP(t, path, frames)
 	fields := []string{"vlan.id", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "udp.srcport", "udp.dstport",
 		"ip.dsfield", "ipv6.tclass", "ipv6.flow", "ip.ttl", "ipv6.hlim", "udp.length",
 		"ip.checksum.status", "udp.checksum.status"}
-	args := []string{"-r", path, "-T", "fields", "-E", "separator=/t",
-		"-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"}
-	for _, f := range fields {
-		args = append(args, "-e", f)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, tshark, args...)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark: %v\n%s", err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) != len(cases) {
-		t.Fatalf("tshark printed %d lines for %d frames:\n%s", len(lines), len(cases), out)
+	rows := testutil.TSharkFields(t, path, fields, "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE")
+	if len(rows) != len(cases) {
+		t.Fatalf("tshark printed %d lines for %d frames:\n%q", len(rows), len(cases), rows)
 	}
 	hex := func(v uint64, width int) string {
 		s := strconv.FormatUint(v, 16)
 		return "0x" + strings.Repeat("0", max(0, width-len(s))) + s
 	}
 	for i, c := range cases {
-		got := strings.Split(lines[i], "\t")
-		if len(got) != len(fields) {
-			t.Fatalf("%s: tshark line %q has %d fields, want %d", c.name, lines[i], len(got), len(fields))
-		}
+		got := rows[i]
 		s := c.spec
 		want := make([]string, len(fields))
 		if s.VLAN != 0 {

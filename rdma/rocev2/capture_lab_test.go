@@ -20,6 +20,7 @@ import (
 
 	"github.com/opennetworks/onetdp/dataplane"
 	"github.com/opennetworks/onetdp/internal/nsenter"
+	"github.com/opennetworks/onetdp/internal/testutil"
 	"github.com/opennetworks/onetdp/lab"
 	"github.com/opennetworks/onetdp/rdma"
 	"github.com/opennetworks/onetdp/rdma/rocev2/wire"
@@ -139,7 +140,7 @@ func (c *capture) stderr() string {
 func (c *capture) has(match func(*wire.Packet) bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	fr, _, _ := parsePcap(c.raw.Bytes(), true)
+	fr, _, _ := testutil.ReadPCAPPrefix(c.raw.Bytes())
 	var p wire.Packet
 	for _, f := range fr {
 		if decodeFrame(f, &p) && match(&p) {
@@ -210,48 +211,6 @@ func (c *capture) stop(t *testing.T) []byte {
 	return bytes.Clone(c.raw.Bytes())
 }
 
-// parsePcap returns the frames of a classic pcap stream (either byte
-// order, micro- or nanosecond timestamps) and its link type. With partial,
-// a record cut short at the end (a stream still being written) is left out
-// instead of being an error.
-func parsePcap(b []byte, partial bool) (frames [][]byte, linkType uint32, err error) {
-	if len(b) < 24 {
-		return nil, 0, errors.New("pcap: short file header")
-	}
-	var bo binary.ByteOrder
-	switch binary.LittleEndian.Uint32(b) {
-	case 0xa1b2c3d4, 0xa1b23c4d:
-		bo = binary.LittleEndian
-	case 0xd4c3b2a1, 0x4d3cb2a1:
-		bo = binary.BigEndian
-	default:
-		return nil, 0, fmt.Errorf("pcap: magic %#x (pcapng? capture with -F pcap)", binary.LittleEndian.Uint32(b))
-	}
-	linkType = bo.Uint32(b[20:])
-	for off := 24; off < len(b); {
-		if len(b)-off < 16 {
-			if partial {
-				break
-			}
-			return nil, 0, fmt.Errorf("pcap: record header cut at byte %d", off)
-		}
-		incl, orig := int(bo.Uint32(b[off+8:])), int(bo.Uint32(b[off+12:]))
-		if incl > len(b)-off-16 {
-			if partial {
-				break
-			}
-			return nil, 0, fmt.Errorf("pcap: record of %d bytes cut at byte %d", incl, off)
-		}
-		off += 16
-		if incl != orig {
-			return nil, 0, fmt.Errorf("pcap: frame %d captured %d of %d bytes", len(frames)+1, incl, orig)
-		}
-		frames = append(frames, b[off:off+incl])
-		off += incl
-	}
-	return frames, linkType, nil
-}
-
 // captured is one packet as tshark decoded it.
 type captured struct {
 	frame             int
@@ -265,30 +224,14 @@ type captured struct {
 
 // tsharkFields runs tshark over a capture file and parses one captured per
 // frame.
-func tsharkFields(t *testing.T, tshark, path string) []captured {
+func tsharkFields(t *testing.T, path string) []captured {
 	t.Helper()
 	fields := []string{"frame.number", "ip.src", "udp.srcport", "udp.dstport", "infiniband.bth.opcode",
 		"infiniband.bth.destqp", "infiniband.bth.psn", "infiniband.aeth.syndrome.opcode", "_ws.expert.message", "_ws.malformed"}
-	args := []string{"-r", path, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=|"}
 	// Heuristic dissectors of RDMA payloads guess at our arbitrary bytes
 	// and call them malformed when the guess fails; they judge the payload,
 	// not our framing (see wire's tshark test).
-	for _, proto := range []string{"rpcordma", "smb_direct", "nvme-rdma", "lnet", "iser", "fcoib",
-		"infiniband_sdp", "infiniband.eoib", "smc"} {
-		args = append(args, "--disable-protocol", proto)
-	}
-	for _, f := range fields {
-		args = append(args, "-e", f)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, tshark, args...)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark -r %s: %v\n%s", path, err, stderr.String())
-	}
+	rows := testutil.TSharkFields(t, path, fields, testutil.DisableRDMAPayloadDissectors()...)
 	var cs []captured
 	num := func(s string, base int) int64 {
 		if s == "" {
@@ -300,11 +243,7 @@ func tsharkFields(t *testing.T, tshark, path string) []captured {
 		}
 		return v
 	}
-	for line := range strings.Lines(string(out)) {
-		f := strings.Split(strings.TrimRight(line, "\n"), "\t")
-		if len(f) != len(fields) {
-			t.Fatalf("%s: tshark line %q has %d fields, want %d", path, line, len(f), len(fields))
-		}
+	for _, f := range rows {
 		cs = append(cs, captured{
 			frame: int(num(f[0], 10)), src: f[1],
 			sport: int(num(f[2], 10)), dport: int(num(f[3], 10)), opcode: int(num(f[4], 10)),
@@ -316,10 +255,7 @@ func tsharkFields(t *testing.T, tshark, path string) []captured {
 }
 
 func TestCaptureLabDecodesInTshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark is not installed (apt-get install tshark): cannot cross-check the engine's packets")
-	}
+	tshark := testutil.RequireTShark(t, "cross-check the engine's packets")
 	l, a, b := switchedLabPair(t, pairOptions{mtu: rdma.MTU1024, rnrRetry: 7})
 	if !a.dev.Caps().TxSrcPort {
 		t.Fatalf("AF_XDP port cannot choose UDP source ports (%+v)", a.dev.Caps())
@@ -396,14 +332,14 @@ func TestCaptureLabDecodesInTshark(t *testing.T) {
 	if err := os.WriteFile(path, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fr, lt, err := parsePcap(raw, false)
+	fr, lt, err := testutil.ReadPCAP(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lt != 1 {
+	if lt != testutil.LinkTypeEthernet {
 		t.Fatalf("link type %d, want 1 (Ethernet)", lt)
 	}
-	pkts := tsharkFields(t, tshark, path)
+	pkts := tsharkFields(t, path)
 	if len(pkts) != len(fr) {
 		t.Fatalf("tshark decoded %d frames, the capture holds %d", len(pkts), len(fr))
 	}

@@ -1,47 +1,15 @@
 package wire
 
 import (
-	"bytes"
-	"context"
-	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/opennetworks/onetdp/dataplane"
+	"github.com/opennetworks/onetdp/internal/testutil"
 )
-
-// writePcap writes frames to path as a classic pcap file
-// (LINKTYPE_ETHERNET, microsecond timestamps).
-func writePcap(t *testing.T, path string, frames [][]byte) {
-	t.Helper()
-	var b bytes.Buffer
-	le := binary.LittleEndian
-	var hdr [24]byte
-	le.PutUint32(hdr[0:], 0xa1b2c3d4) // magic
-	le.PutUint16(hdr[4:], 2)          // version 2.4
-	le.PutUint16(hdr[6:], 4)
-	le.PutUint32(hdr[16:], 65535) // snap length
-	le.PutUint32(hdr[20:], 1)     // Ethernet
-	b.Write(hdr[:])
-	for i, f := range frames {
-		var rec [16]byte
-		le.PutUint32(rec[0:], uint32(i+1)) // seconds
-		le.PutUint32(rec[8:], uint32(len(f)))
-		le.PutUint32(rec[12:], uint32(len(f)))
-		b.Write(rec[:])
-		b.Write(f)
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestFramesDecodeInTshark builds a complete Ethernet/IP/UDP frame for
 // every golden packet (IPv4 and IPv6, UDP destination port 4791) and checks
@@ -49,10 +17,7 @@ func writePcap(t *testing.T, path string, frames [][]byte) {
 // with no expert warning (malformed packet and the like). tshark does not
 // check the ICRC; the other tests here do.
 func TestFramesDecodeInTshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark is not installed (apt-get install tshark): cannot cross-check RoCEv2 decoding")
-	}
+	testutil.RequireTShark(t, "cross-check RoCEv2 decoding")
 	specs := []dataplane.FrameSpec{
 		{SrcMAC: [6]byte{2, 0, 0, 0, 0, 1}, DstMAC: [6]byte{2, 0, 0, 0, 0, 2},
 			Src: netip.MustParseAddrPort("198.18.0.1:49152"), Dst: netip.MustParseAddrPort("198.18.0.2:4791"), TOS: 0x02},
@@ -102,45 +67,24 @@ func TestFramesDecodeInTshark(t *testing.T) {
 		frames = append(frames, buf[:fn])
 	}
 	path := filepath.Join(t.TempDir(), "rocev2.pcap")
-	writePcap(t, path, frames)
+	testutil.WritePCAP(t, path, frames)
 
 	fields := []string{"infiniband.bth.opcode", "infiniband.bth.destqp", "infiniband.bth.psn",
 		"infiniband.bth.padcnt", "infiniband.bth.p_key", "udp.dstport", "_ws.expert.message", "_ws.malformed"}
-	args := []string{"-r", path, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=|"}
 	// Our test payloads are arbitrary bytes; keep tshark's heuristic
 	// upper-layer dissectors (which guess at RDMA payloads and call them
 	// malformed when the guess fails) out of the verdict on our framing.
-	for _, proto := range []string{"rpcordma", "smb_direct", "nvme-rdma", "lnet", "iser", "fcoib",
-		"infiniband_sdp", "infiniband.eoib", "smc"} {
-		args = append(args, "--disable-protocol", proto)
+	rows := testutil.TSharkFields(t, path, fields, testutil.DisableRDMAPayloadDissectors()...)
+	if len(rows) != len(want)+1 {
+		t.Fatalf("tshark printed %d lines for %d frames:\n%q", len(rows), len(want)+1, rows)
 	}
-	for _, f := range fields {
-		args = append(args, "-e", f)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, tshark, args...)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark: %v\n%s", err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) != len(want)+1 {
-		t.Fatalf("tshark printed %d lines for %d frames:\n%s", len(lines), len(want)+1, out)
-	}
-	if control := strings.Split(lines[len(want)], "\t"); len(control) != len(fields) ||
-		control[0] != "6" || control[len(fields)-1] == "" {
-		t.Errorf("control frame (truncated RETH) not reported malformed: %q", lines[len(want)])
+	if control := rows[len(want)]; control[0] != "6" || control[len(fields)-1] == "" {
+		t.Errorf("control frame (truncated RETH) not reported malformed: %q", control)
 	} else {
-		t.Logf("control frame: %q", lines[len(want)])
+		t.Logf("control frame: %q", control)
 	}
 	for i, w := range want {
-		got := strings.Split(lines[i], "\t")
-		if len(got) != len(fields) {
-			t.Fatalf("%s: tshark line %q has %d fields, want %d", w.name, lines[i], len(got), len(fields))
-		}
+		got := rows[i]
 		exp := []string{
 			strconv.Itoa(int(w.p.OpCode)),
 			fmt.Sprintf("0x%06x", w.p.DestQP), // tshark shows the QP in hex

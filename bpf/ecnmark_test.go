@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -424,5 +426,43 @@ func TestECNParamsValidation(t *testing.T) {
 	}
 	if _, _, err := m.TestRun(ecnFrame(false, 0, 2, 10)); !errors.Is(err, ErrClosed) {
 		t.Errorf("TestRun after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestECNMarkerPinned(t *testing.T) {
+	testutil.RequireBPFFS(t)
+	dir := filepath.Join("/sys/fs/bpf", testutil.UniqueName("onet-ecn-test-"))
+	t.Cleanup(func() {
+		if err := UnpinECNMarker(dir); err != nil {
+			t.Errorf("unpin: %v", err)
+		}
+	})
+	opts := ECNMarkerOptions{RateBps: 8000, KminBytes: 0, KmaxBytes: 100_000, PmaxPPM: 0, PinDir: dir}
+	m, err := LoadECNMarker(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := ecnFrame(false, 0, 2, 958) // 1000 bytes
+	runRepeat(t, m, frame, 10)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A second load finds the counters and the queue; PmaxPPM 0 and
+	// Kmax 100 KB: nothing is marked.
+	m2 := loadMarker(t, opts)
+	if c := mustMarkerCounters(t, m2); c.Packets != 10 || c.ECT != 10 || c.CEMarked != 0 {
+		t.Errorf("counters after re-load = %+v, want 10 ECT packets", c)
+	}
+	if q, err := m2.QueueBytes(); err != nil || q < 9000 || q > 10_000 {
+		t.Errorf("queue after re-load = %d (%v), want about 10000", q, err)
+	}
+	if err := m2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := UnpinECNMarker(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pin dir %s still there after UnpinECNMarker: %v", dir, err)
 	}
 }

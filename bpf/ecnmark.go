@@ -100,8 +100,25 @@ type ECNCounters struct {
 }
 
 // ECNMarker is a loaded (and, from AttachECNMarker, attached) onet_ecn_mark
-// program with its maps. Its methods are safe for concurrent use from any
-// goroutine; each is a few bpf(2) syscalls.
+// program with its maps: the congestion point for hosts whose switches do
+// not mark ECN, and for the lab.
+//
+// On tc egress it keeps a phantom queue for its interface: each frame adds
+// skb->len bytes and the queue drains at RateBps in between (state under a
+// bpf_spin_lock, so frames sent from several CPUs at once are all counted).
+// With vq the queue after adding the frame, an IPv4 or IPv6 packet (after
+// at most one 802.1Q/802.1ad tag) is marked when vq >= Kmax, and with
+// probability Pmax*(vq-Kmin)/(Kmax-Kmin) when Kmin <= vq < Kmax. Marking
+// sets CE on ECT(0)/ECT(1) packets only (IPv4 header checksum updated
+// incrementally, RFC 1624); a Not-ECT packet that would have been marked
+// is counted in NotECTOver and sent unchanged, a CE packet is counted in
+// AlreadyCE. Frames that are not IP or whose IP header is malformed are
+// counted in ParseSkipped and sent unchanged. The program always returns
+// TCNext, so programs after it on the hook still run.
+//
+// Its methods are safe for concurrent use from any goroutine; each is a
+// few bpf(2) syscalls, never meant for a per-packet path. Use one marker
+// per interface.
 type ECNMarker struct {
 	objs ecnmarkObjects
 

@@ -123,7 +123,8 @@ func (s *CreditScheduler) Grant(now time.Time, out []Grant) []Grant {
 			}
 		}
 	}
-	// Fewer bytes than senders left: one each, round-robin.
+	// Fewer bytes than senders left: one each, round-robin from where the
+	// last call stopped.
 	for k := 0; k < n && budget > 0 && active > 0; k++ {
 		i := (s.rotate + k) % n
 		if s.demand[i]-s.share[i] > 0 {
@@ -132,10 +133,10 @@ func (s *CreditScheduler) Grant(now time.Time, out []Grant) []Grant {
 			if s.share[i] == s.demand[i] {
 				active--
 			}
+			if budget == 0 {
+				s.rotate = (i + 1) % n
+			}
 		}
-	}
-	if n > 0 {
-		s.rotate = (s.rotate + 1) % n
 	}
 	spent := 0
 	for i := range n {

@@ -271,3 +271,16 @@ func TestCNPLimiter(t *testing.T) {
 		t.Fatalf("suppressed %d, want 3", l.Suppressed())
 	}
 }
+
+func TestDCQCNAlphaBeforeDecreaseAtSameInstant(t *testing.T) {
+	d := newTestDCQCN(t, 100e9, nil) // dce_tcp_rtt 1µs, monitor period 4µs
+	k := 1019.0 / 1024
+	d.OnCNP(us(0)) // rate 50048828125, alpha a0 = 1023/1024
+	d.OnCNP(us(2)) // after the decays at 1 and 2µs; decrease due at 4µs
+	d.OnTick(us(4))
+	// alpha: 1µs a0*k, 2µs a0*k², 3µs (CNP in period) k*a0*k² + 5/1024,
+	// 4µs decay again, and only then the 4µs decrease uses it.
+	a := (k*(1023.0/1024*k*k) + 5.0/1024) * k
+	near(t, "alpha@4", d.Alpha(), a)
+	near(t, "rate@4", d.Rate(), 50048828125*(1-a/2))
+}

@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -122,8 +123,9 @@ type ECNCounters struct {
 type ECNMarker struct {
 	objs ecnmarkObjects
 
-	mu     sync.RWMutex // guards link and closed; map calls hold it for reading
-	link   link.Link
+	mu     sync.RWMutex // guards detach, hook and closed; map calls hold it for reading
+	detach io.Closer    // the tcx link or the legacy filter; nil from LoadECNMarker
+	hook   string
 	closed bool
 }
 
@@ -164,27 +166,55 @@ func LoadECNMarker(opts ECNMarkerOptions) (*ECNMarker, error) {
 }
 
 // AttachECNMarker loads the marker and attaches it to the tc egress hook of
-// ifindex through a tcx link (kernel 6.6 or later), appended after any
-// program already there. It must run on an OS thread in the interface's
-// network namespace. The kernel detaches it when the process exits; Close
-// detaches it earlier. Without tcx the error wraps ebpf.ErrNotSupported.
+// ifindex: through a tcx link (kernel 6.6 or later), appended after any
+// program already there, which the kernel removes when the process exits;
+// or, when the kernel lacks tcx, as a direct-action cls_bpf filter on a
+// clsact qdisc (created if missing), which outlives the process. Hook says
+// which. It must run on an OS thread in the interface's network namespace,
+// and so must Close, which detaches it.
 func AttachECNMarker(ifindex int, opts ECNMarkerOptions) (*ECNMarker, error) {
+	return attachECNMarker(ifindex, opts, false)
+}
+
+// attachECNMarker is AttachECNMarker; legacyOnly skips tcx (for tests).
+func attachECNMarker(ifindex int, opts ECNMarkerOptions, legacyOnly bool) (*ECNMarker, error) {
 	m, err := LoadECNMarker(opts)
 	if err != nil {
 		return nil, err
 	}
-	l, err := link.AttachTCX(link.TCXOptions{
-		Interface: ifindex,
-		Program:   m.objs.OnetEcnMark,
-		Attach:    ebpf.AttachTCXEgress,
-		Anchor:    link.Tail(),
-	})
+	tcxErr := ebpf.ErrNotSupported
+	if !legacyOnly {
+		l, err := link.AttachTCX(link.TCXOptions{
+			Interface: ifindex,
+			Program:   m.objs.OnetEcnMark,
+			Attach:    ebpf.AttachTCXEgress,
+			Anchor:    link.Tail(),
+		})
+		if err == nil {
+			m.detach, m.hook = l, "tcx"
+			return m, nil
+		}
+		tcxErr = err
+	}
+	if !errors.Is(tcxErr, ebpf.ErrNotSupported) {
+		m.objs.Close()
+		return nil, fmt.Errorf("attach ecn marker to tcx egress of ifindex %d: %w", ifindex, tcxErr)
+	}
+	f, err := attachLegacyTC(ifindex, m.objs.OnetEcnMark, ecnmarkProgOnetEcnMark)
 	if err != nil {
 		m.objs.Close()
-		return nil, fmt.Errorf("attach ecn marker to tcx egress of ifindex %d: %w", ifindex, err)
+		return nil, fmt.Errorf("attach ecn marker to ifindex %d (tcx: %v): %w", ifindex, tcxErr, err)
 	}
-	m.link = l
+	m.detach, m.hook = f, "tc"
 	return m, nil
+}
+
+// Hook returns "tcx" or "tc" (a cls_bpf filter on clsact) for an attached
+// marker, "" for one from LoadECNMarker.
+func (m *ECNMarker) Hook() string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.hook
 }
 
 // Program returns the loaded tc program, owned by m (do not close it).
@@ -291,11 +321,11 @@ func (m *ECNMarker) Close() error {
 	}
 	m.closed = true
 	var errs []error
-	if m.link != nil {
-		if err := m.link.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("detach ecn marker: %w", err))
+	if m.detach != nil {
+		if err := m.detach.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("detach ecn marker (%s): %w", m.hook, err))
 		}
-		m.link = nil
+		m.detach = nil
 	}
 	if err := m.objs.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close ecn marker objects: %w", err))

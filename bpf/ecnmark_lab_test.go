@@ -84,31 +84,38 @@ func TestECNMarkerLab(t *testing.T) {
 	l := labtest.New(t, lab.Options{IPv6: true})
 	h0, h1 := &l.Hosts[0], &l.Hosts[1]
 	for _, c := range []struct {
-		so       ecnSocketOpts
-		src, dst netip.Addr
+		name   string
+		so     ecnSocketOpts
+		dst    netip.Addr
+		legacy bool
 	}{
-		{ecnSock4, h0.Addr.Addr(), h1.Addr.Addr()},
-		{ecnSock6, h0.Addr6.Addr(), h1.Addr6.Addr()},
+		{"tcx-udp4", ecnSock4, h1.Addr.Addr(), false},
+		{"tcx-udp6", ecnSock6, h1.Addr6.Addr(), false},
+		{"legacy-tc-udp4", ecnSock4, h1.Addr.Addr(), true},
 	} {
-		t.Run(c.so.network, func(t *testing.T) { testECNMarkerLab(t, h0, h1, c.so, c.dst) })
+		t.Run(c.name, func(t *testing.T) { testECNMarkerLab(t, h0, h1, c.so, c.dst, c.legacy) })
 	}
 }
 
-func testECNMarkerLab(t *testing.T, h0, h1 *lab.Host, so ecnSocketOpts, dst netip.Addr) {
+func testECNMarkerLab(t *testing.T, h0, h1 *lab.Host, so ecnSocketOpts, dst netip.Addr, legacy bool) {
 	opts := ECNMarkerOptions{RateBps: 10_000_000, KminBytes: 3000, KmaxBytes: 15_000, PmaxPPM: 200_000}
 	var m *ECNMarker
 	if err := h0.Do(func() error {
 		var err error
-		m, err = AttachECNMarker(h0.Ifindex, opts)
+		m, err = attachECNMarker(h0.Ifindex, opts, legacy)
 		return err
 	}); err != nil {
 		t.Fatalf("attach ecn marker on %s eth0: %v", h0.Name, err)
 	}
+	closeMarker := func() error { return h0.Do(m.Close) } // legacy tc: netlink in h0
 	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
+		if err := closeMarker(); err != nil {
 			t.Errorf("close ecn marker: %v", err)
 		}
 	})
+	if want := map[bool]string{false: "tcx", true: "tc"}[legacy]; m.Hook() != want {
+		t.Fatalf("hook = %q, want %q", m.Hook(), want)
+	}
 
 	var rx *net.UDPConn
 	if err := h1.Do(func() error {
@@ -188,15 +195,17 @@ func testECNMarkerLab(t *testing.T, h0, h1 *lab.Host, so ecnSocketOpts, dst neti
 	if ectArrived == 0 {
 		t.Error("no datagram arrived unmarked: the first ones are below Kmin")
 	}
-	if c.NotECTOver == 0 || c.NotECTOver > nNot {
-		t.Errorf("marker counted %d Not-ECT over threshold, want 1..%d", c.NotECTOver, nNot)
+	// Neighbour discovery and ARP share the link: a few more Not-ECT
+	// packets may pass while the queue is high.
+	if c.NotECTOver < nNot*9/10 || c.NotECTOver > nNot+5 {
+		t.Errorf("marker counted %d Not-ECT over threshold, want %d..%d", c.NotECTOver, nNot*9/10, nNot+5)
 	}
 	if c.ECT < nECT {
 		t.Errorf("marker saw %d ECT packets, want >= %d", c.ECT, nECT)
 	}
 
 	// After Close nothing is marked even though the burst would be.
-	if err := m.Close(); err != nil {
+	if err := closeMarker(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
 	send(ect, 'E', 100)

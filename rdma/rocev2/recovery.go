@@ -93,7 +93,15 @@ func (q *queuePair) onReadResponse(p *wire.Packet, now time.Time) {
 	}
 	want := wire.PSNAdd(w.psn, w.gotPkt)
 	if p.PSN != want {
-		if wire.PSNDiff(p.PSN, want) > 0 && !(w.reasked && w.reaskedAt == want) {
+		switch {
+		case wire.PSNDiff(p.PSN, want) <= 0:
+			// A duplicate of something placed already.
+		case w.reasked && w.reaskedAt == want:
+			// The rest of a burst we already asked again about: the
+			// responder is alive, so the timer waits for the burst to end
+			// rather than spending a retry while responses still arrive.
+			q.armRTO(now)
+		default:
 			// A response went missing: ask again from the first missing
 			// one, once; the rest of this burst is out of order too.
 			if q.consumeRetry() {

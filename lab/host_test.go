@@ -51,6 +51,15 @@ func TestHostCommand(t *testing.T) {
 func TestHostDoRestoresNetns(t *testing.T) {
 	t.Parallel()
 	l := labtest.New(t, lab.Options{})
+	// The caller's own thread, pinned for the whole test: its namespace
+	// before and after Do must be the same. (/proc/self/ns/net would be the
+	// main thread's, which a parallel test's Do may be borrowing.)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var before unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &before); err != nil {
+		t.Fatal(err)
+	}
 	var inside uint64
 	if err := l.Hosts[0].Do(func() error {
 		var st unix.Stat_t
@@ -72,17 +81,12 @@ func TestHostDoRestoresNetns(t *testing.T) {
 	if err := l.Hosts[0].Do(func() error { return sentinel }); err != sentinel {
 		t.Errorf("Do returned %v, want the fn's error", err)
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var self, root unix.Stat_t
-	if err := unix.Stat("/proc/thread-self/ns/net", &self); err != nil {
+	var after unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &after); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Stat("/proc/self/ns/net", &root); err != nil {
-		t.Fatal(err)
-	}
-	if self.Ino != root.Ino {
-		t.Errorf("caller thread in netns %d, process in %d", self.Ino, root.Ino)
+	if after.Ino != before.Ino || after.Ino == inside {
+		t.Errorf("caller thread in netns %d after Do, %d before (host %d)", after.Ino, before.Ino, inside)
 	}
 }
 

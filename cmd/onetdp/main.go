@@ -44,6 +44,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newLabCmd())
 	root.AddCommand(newBenchCmd(), newDemoCmd())
+	root.AddCommand(newSimCmd())
 	return root
 }
 

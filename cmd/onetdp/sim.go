@@ -27,7 +27,7 @@ type simFlags struct {
 	delay, duration, warmup time.Duration
 	interval, stagger       time.Duration
 	packet                  int
-	cc, dcqcn               string
+	cc, dcqcn, preset       string
 	delayTarget             time.Duration
 	seed                    uint64
 	csvPath, plotPath       string
@@ -53,6 +53,7 @@ as CSV and a plot (.svg or .png) of per-flow rate and queue depth over time.`,
 		Example: `  onetdp sim --flows 4 --rate 100gbit --cc dcqcn --plot sim.svg
   onetdp sim --flows 8 --rate 40gbit --kmin 5KB --kmax 200KB --pmax 0.01 --duration 20ms --csv sim.csv
   onetdp sim --cc dcqcn --dcqcn "rpg_ai_rate=40,rpg_time_reset=55,clamp_tgt_rate=1" --plot out.png
+  onetdp sim --flows 16 --kmin 20KB --kmax 200KB --dcqcn-preset paper --duration 80ms --plot paper.png
   onetdp sim --cc delay --kmax 0 --flows 16 --json
   onetdp sim --cc none --flows 4 --buffer 256KB   # more demand than capacity: drops`,
 		Args: cobra.NoArgs,
@@ -73,6 +74,7 @@ as CSV and a plot (.svg or .png) of per-flow rate and queue depth over time.`,
 	f.DurationVar(&sf.stagger, "stagger", 0, "start flow i at i*stagger")
 	f.IntVar(&sf.packet, "packet", 1024, "packet size on the wire, bytes")
 	f.StringVar(&sf.cc, "cc", "dcqcn", "congestion control: dcqcn, delay or none")
+	f.StringVar(&sf.preset, "dcqcn-preset", "nvidia", "DCQCN parameters --dcqcn applies over: nvidia (ConnectX firmware defaults) or paper (Zhu et al. 2015)")
 	f.StringVar(&sf.dcqcn, "dcqcn", "", `DCQCN parameters over NVIDIA's defaults, e.g. "rpg_ai_rate=5,rpg_time_reset=300"`)
 	f.DurationVar(&sf.delayTarget, "delay-target", 0, "target RTT of the delay controller (default base RTT + 10µs)")
 	f.Uint64Var(&sf.seed, "seed", 1, "seed of the marking RNG (same seed, same result)")
@@ -126,8 +128,8 @@ func simOptions(sf *simFlags) (sim.Options, error) {
 	if o.CC, err = sim.ParseCC(sf.cc); err != nil {
 		return o, fmt.Errorf("--cc: %w", err)
 	}
-	if o.DCQCN, err = flowctl.ParseDCQCNParams(sf.dcqcn); err != nil {
-		return o, fmt.Errorf("--dcqcn: %w", err)
+	if o.DCQCN, err = dcqcnParams(sf.preset, sf.dcqcn); err != nil {
+		return o, err
 	}
 	o.DelayCC = simDelayOptions(sf, o)
 	if sf.stagger > 0 {
@@ -136,6 +138,26 @@ func simOptions(sf *simFlags) (sim.Options, error) {
 		}
 	}
 	return o, nil
+}
+
+// dcqcnParams applies the --dcqcn pairs over the named preset.
+func dcqcnParams(preset, pairs string) (flowctl.DCQCNParams, error) {
+	var p flowctl.DCQCNParams
+	switch strings.ToLower(preset) {
+	case "nvidia", "":
+		p = flowctl.DefaultDCQCNParams()
+	case "paper":
+		p = sim.PaperDCQCNParams()
+	default:
+		return p, fmt.Errorf("--dcqcn-preset %q: want nvidia or paper", preset)
+	}
+	// String writes name=value lines that ParseDCQCNParams reads back, and
+	// a later pair overrides an earlier one.
+	p, err := flowctl.ParseDCQCNParams(p.String() + "\n" + pairs)
+	if err != nil {
+		return p, fmt.Errorf("--dcqcn: %w", err)
+	}
+	return p, nil
 }
 
 // simDelayOptions sizes the delay controller for the path: target = base

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/opennetworks/onetdp/flowctl"
 )
 
 func runSimCLI(t *testing.T, args ...string) (string, string, error) {
@@ -114,5 +116,22 @@ func TestSimCLIBadFlags(t *testing.T) {
 	_, _, err := runSimCLI(t, "--plot", "x.gif", "--duration", "100us")
 	if !errors.Is(err, errPlotFormat) {
 		t.Errorf("--plot x.gif: %v, want errPlotFormat", err)
+	}
+}
+
+func TestSimDCQCNPreset(t *testing.T) {
+	p, err := dcqcnParams("paper", "rpg_time_reset=300, rpg_ai_rate=7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pairs override the preset even where they equal NVIDIA's defaults.
+	if p.RPGTimeReset != 300 || p.RPGAIRate != 7 || p.RPGHAIRate != 200 || p.ClampTgtRate != 1 {
+		t.Errorf("paper preset with overrides: %+v", p)
+	}
+	if p, _ := dcqcnParams("nvidia", ""); p != flowctl.DefaultDCQCNParams() {
+		t.Errorf("nvidia preset %+v is not the defaults", p)
+	}
+	if _, err := dcqcnParams("paper", "rpg_gd=0"); !errors.Is(err, flowctl.ErrBadParam) {
+		t.Errorf("rpg_gd=0: %v, want ErrBadParam", err)
 	}
 }

@@ -24,7 +24,11 @@ func delayOpts(flows int) flowctl.DelayOptions {
 	}
 }
 
-func checkConverged(t *testing.T, s Summary, kmax int) {
+// checkConverged asserts every flow's goodput over the measured window is
+// within 10 % of the fair share, utilization >= 90 %, the p99 queue under
+// kmax (when > 0), and, when strict, that the smoothed per-flow goodput
+// stayed within 10 % to the end (Summary.Converged).
+func checkConverged(t *testing.T, s Summary, kmax int, strict bool) {
 	t.Helper()
 	for i, g := range s.GoodputBps {
 		if r := g / s.FairShareBps; r < 0.9 || r > 1.1 {
@@ -37,7 +41,7 @@ func checkConverged(t *testing.T, s Summary, kmax int) {
 	if kmax > 0 && s.QueueP99Bytes >= kmax {
 		t.Errorf("queue p99 %d B >= kmax %d B", s.QueueP99Bytes, kmax)
 	}
-	if !s.Converged {
+	if strict && !s.Converged {
 		t.Errorf("not converged within ±10 %% by the end")
 	}
 }
@@ -65,7 +69,7 @@ func TestDelayConvergesWithoutMarking(t *testing.T) {
 		if s.Marks != 0 || s.CNPs != 0 {
 			t.Errorf("marks %d cnps %d on a path without marking", s.Marks, s.CNPs)
 		}
-		checkConverged(t, s, 0)
+		checkConverged(t, s, 0, true)
 	}
 }
 

@@ -15,14 +15,15 @@
 //     paces them with a flowctl.Pacer (burst one packet) at the
 //     controller's Rate() (0 means the line rate); a controller Window()
 //     above 0 bounds the bytes in flight.
-//   - A packet reaches the bottleneck the moment the sender finishes
-//     serializing it (no delay sender to switch). The bottleneck is a FIFO
+//   - A packet enters the bottleneck the moment its sender starts
+//     serializing it (cut-through, no delay sender to switch). The bottleneck is a FIFO
 //     of BufferBytes with tail drop, drained at BottleneckRate. The queue
 //     depth counts every byte accepted and not yet fully transmitted (the
 //     packet on the wire included).
-//   - ECN: on enqueue, with q the queue depth including the arriving packet
-//     (instantaneous, as bpf's onet_ecn_mark computes it on its phantom
-//     queue), a packet is marked CE with probability 0 below Kmin,
+//   - ECN: when a packet finishes transmission, with q the instantaneous
+//     queue depth including that packet (marking on departure, as bpf's
+//     onet_ecn_mark marks a frame as it leaves, so the mark is not delayed
+//     by the queue behind it), it is marked CE with probability 0 below Kmin,
 //     Pmax*(q-Kmin)/(Kmax-Kmin) from Kmin up to Kmax, and 1 at Kmax or
 //     above. Every simulated packet is ECT. Kmax 0 turns marking off.
 //   - After leaving the bottleneck a packet reaches the receiver one

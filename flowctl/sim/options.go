@@ -52,7 +52,7 @@ func ParseCC(s string) (CC, error) {
 }
 
 // Marking is the RED-style ECN marking at the bottleneck, on the
-// instantaneous queue depth including the arriving packet.
+// instantaneous queue depth including the departing packet.
 type Marking struct {
 	KminBytes int     // below: never mark
 	KmaxBytes int     // at or above: always mark; 0 turns marking off

@@ -6,11 +6,15 @@ import (
 	"time"
 
 	"github.com/opennetworks/onetdp/dataplane/porttest"
+	"github.com/opennetworks/onetdp/flowctl"
 	"github.com/opennetworks/onetdp/rdma"
 	"github.com/opennetworks/onetdp/rdma/rocev2"
 )
 
-type countingFC struct{ cnps atomic.Int64 }
+type countingFC struct {
+	nopController
+	cnps atomic.Int64
+}
 
 func (c *countingFC) OnCNP(time.Time) { c.cnps.Add(1) }
 
@@ -23,7 +27,7 @@ func TestCNP(t *testing.T) {
 	mu <- struct{}{}
 	o := pairOptions{engine: rocev2.Options{
 		CNPInterval: time.Hour, // exactly one CNP per QP in this test
-		NewFlowController: func(qpn uint32) rocev2.FlowController {
+		NewFlowController: func(qpn uint32) flowctl.Controller {
 			<-mu
 			defer func() { mu <- struct{}{} }()
 			fc := &countingFC{}

@@ -34,23 +34,23 @@ type Options struct {
 	// packets, besides the last packet of every message; default 64.
 	AckReqEvery int
 	// CNPInterval is the least time between two CNPs to one QP
-	// (min_time_between_cnps); default 4µs.
+	// (min_time_between_cnps, flowctl.CNPLimiter); default the DCQCN
+	// parameters' min_time_between_cnps when FlowControl.Kind is dcqcn,
+	// else 4µs.
 	CNPInterval time.Duration
-	// CNPDSCP is the DSCP of CNPs; default 48.
+	// CNPDSCP is the DSCP of CNPs; default the DCQCN parameters' cnp_dscp
+	// when FlowControl.Kind is dcqcn, else 48.
 	CNPDSCP uint8
-	// NewFlowController makes the flow controller of a new QP; nil means
-	// none (CNPs are counted, nothing else).
+	// FlowControl chooses the congestion controller of every QP (none,
+	// DCQCN, delay) and its parameters; the zero value is none. Change it
+	// at run time with Device.SetFlowControl or Device.SetDCQCNParams.
+	FlowControl FlowControlOptions
+	// NewFlowController, when set, makes the controller of each new QP
+	// instead of FlowControl (a nil result means none for that QP). It is
+	// called on the goroutine creating the QP.
 	NewFlowController func(qpn uint32) FlowController
 	// TxBatch is the most packets handed to the Port per Send; default 64.
 	TxBatch int
-}
-
-// FlowController is a QP's congestion reaction point. The engine calls it
-// from its receive goroutine. The flow-control package fills it in; until
-// then it only hears CNPs.
-type FlowController interface {
-	// OnCNP reports a congestion notification for the QP's flow.
-	OnCNP(now time.Time)
 }
 
 func (o *Options) setDefaults() error {
@@ -73,11 +73,24 @@ func (o *Options) setDefaults() error {
 	def(&o.Window, 256)
 	def(&o.AckReqEvery, 64)
 	def(&o.TxBatch, 64)
+	if err := o.FlowControl.normalize(); err != nil {
+		return fmt.Errorf("rocev2: flow control: %w", err)
+	}
+	if o.CNPInterval < 0 {
+		return fmt.Errorf("rocev2: CNP interval %v: %w", o.CNPInterval, ErrFlowControl)
+	}
+	dcqcn := o.FlowControl.Kind == FlowControlDCQCN
 	if o.CNPInterval == 0 {
 		o.CNPInterval = 4 * time.Microsecond
+		if dcqcn {
+			o.CNPInterval = time.Duration(o.FlowControl.DCQCN.MinTimeBetweenCNPs) * time.Microsecond
+		}
 	}
 	if o.CNPDSCP == 0 {
 		o.CNPDSCP = 48
+		if dcqcn {
+			o.CNPDSCP = uint8(o.FlowControl.DCQCN.CNPDSCP)
+		}
 	}
 	return nil
 }
@@ -117,6 +130,10 @@ type Device struct {
 	closed    atomic.Bool
 	stop      chan struct{}
 	wg        sync.WaitGroup
+	// cc is the flow-control choice for new QPs; cnpFromParams: the CNP
+	// interval follows the DCQCN parameters (Options.CNPInterval unset).
+	cc            ccConfig
+	cnpFromParams bool
 }
 
 var _ rdma.Device = (*Device)(nil)
@@ -124,6 +141,7 @@ var _ rdma.Device = (*Device)(nil)
 // Open starts an engine on opts.Port: a receive goroutine and a transmit
 // goroutine (for retransmission timers and work that did not fit inline).
 func Open(opts Options) (*Device, error) {
+	cnpFromParams := opts.CNPInterval == 0
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -136,6 +154,8 @@ func Open(opts Options) (*Device, error) {
 		mrs:       newMRTable(opts.MaxMRs),
 		stop:      make(chan struct{}),
 	}
+	d.cnpFromParams = cnpFromParams
+	d.cc.opts, d.cc.custom = opts.FlowControl, opts.NewFlowController
 	d.qps.init(opts.MaxQPs)
 	d.tx.init(d)
 	d.wg.Add(2)

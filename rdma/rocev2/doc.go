@@ -17,5 +17,17 @@
 //     4.096 µs × 2^timeout) and RNR timers.
 //
 // Mechanism only: the engine tracks PSNs and moves packets; rates are the
-// business of a FlowController (package flowctl), which hears CNPs.
+// business of a flowctl.Controller per QP (Options.FlowControl: none,
+// DCQCN or delay-based; or Options.NewFlowController). Under the QP's lock
+// the engine reports every data packet sent (OnSent), ACK progress with an
+// RTT sample taken from AckReq packets (OnAck), CNPs (OnCNP), go-backs after
+// a sequence NAK, a missing READ response or a timeout (OnLoss), and the
+// controller's deadlines from the transmit goroutine's 200 µs tick
+// (OnTick). A flowctl.Pacer at the controller's Rate gates data packets in
+// the transmit path (a held-back QP stays queued and the tick or the next
+// kick brings it back), and Window bounds the bytes in flight besides the
+// engine's packet window. The notification point turns CE-marked data into
+// CNPs through a flowctl.CNPLimiter per QP (Options.CNPInterval). Without a
+// controller nothing of this runs. Device.FlowControl, SetFlowControl,
+// SetDCQCNParams and QPFlowStats read and change it at run time.
 package rocev2

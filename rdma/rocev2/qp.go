@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/opennetworks/onetdp/flowctl"
 	"github.com/opennetworks/onetdp/rdma"
 )
 
@@ -44,7 +45,6 @@ type queuePair struct {
 	recvCQ  *compQueue
 	sigAll  bool
 	cap     rdma.QPCap
-	fc      FlowController
 	srcPort uint16
 
 	mu     sync.Mutex
@@ -89,7 +89,9 @@ type queuePair struct {
 	resps     []response // READ responses and atomic ACKs waiting to go out, in PSN order
 	atomics   [16]atomicRecord
 	atomicIdx int
-	lastCNP   time.Time
+	cnpLim    flowctl.CNPLimiter // notification point: min_time_between_cnps
+
+	cc qpCC // reaction point: controller, pacer, RTT sample
 
 	active atomic.Bool // queued for the transmit path (see txPath.activate)
 }
@@ -144,8 +146,10 @@ func newQueuePair(pd *protDomain, ia rdma.QPInitAttr) (*queuePair, error) {
 	}
 	q.qpn = qpn
 	q.srcPort = 0xC000 | uint16(qpn*2654435761>>16)&0x3FFF
-	if f := pd.dev.opts.NewFlowController; f != nil {
-		q.fc = f(qpn)
+	q.cnpLim.Interval = pd.dev.opts.CNPInterval
+	if err := q.initCC(); err != nil {
+		pd.dev.qps.remove(qpn)
+		return nil, err
 	}
 	return q, nil
 }

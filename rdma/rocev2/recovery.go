@@ -48,6 +48,7 @@ func (q *queuePair) onResponse(p *wire.Packet, now time.Time) {
 			if !q.consumeRetry() {
 				return
 			}
+			q.ccLoss(now)
 			q.goBack(psn)
 		default:
 			q.dev.stats.ErrNAKsRcvd.Add(1)
@@ -106,6 +107,7 @@ func (q *queuePair) onReadResponse(p *wire.Packet, now time.Time) {
 			// one, once; the rest of this burst is out of order too.
 			if q.consumeRetry() {
 				w.reasked, w.reaskedAt = true, want
+				q.ccLoss(now)
 				q.goBack(want)
 			}
 		}
@@ -152,7 +154,9 @@ func (q *queuePair) ackThrough(psn uint32, now time.Time) {
 	// packets sent before it, ahead of the resend position.
 	if next := wire.PSNAdd(psn, 1); wire.PSNDiff(next, q.una) > 0 && wire.PSNDiff(next, q.highPSN) <= 0 {
 		// Additive increase: one more packet per window's worth acknowledged.
-		q.wndAcc += int(wire.PSNDiff(next, q.una))
+		acked := int(wire.PSNDiff(next, q.una))
+		q.ccAck(now, acked, psn)
+		q.wndAcc += acked
 		for q.wndAcc >= q.wnd && q.wnd < q.dev.opts.Window {
 			q.wndAcc -= q.wnd
 			q.wnd++
@@ -236,6 +240,7 @@ func (q *queuePair) consumeRetry() bool {
 // lossy path a small window wastes far less; progress opens it again.
 func (q *queuePair) goBack(psn uint32) {
 	q.wnd, q.wndAcc = max(minWindow, q.wnd/2), 0
+	q.cc.rttReset() // Karn: no RTT sample across a resend
 	// Count the AckReq spacing from here: the last AckReq may lie ahead of
 	// the resent packets, beyond the window.
 	q.lastReq = wire.PSNAdd(psn, wire.Mask24)
@@ -276,8 +281,10 @@ func (q *queuePair) checkTimer(now time.Time) (work bool) {
 		q.dev.stats.Timeouts.Add(1)
 		if q.consumeRetry() {
 			q.armRTO(now)
+			q.ccLoss(now)
 			q.goBack(q.oldestPSN())
 		}
 	}
+	q.ccTick(now)
 	return q.requestWork(now) || len(q.resps) > 0
 }

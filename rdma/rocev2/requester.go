@@ -106,7 +106,7 @@ func (q *queuePair) requestWork(now time.Time) bool {
 	if !q.rnrUntil.IsZero() && now.Before(q.rnrUntil) {
 		return false
 	}
-	if int(wire.PSNDiff(q.nextPSN, q.oldestPSN())) >= q.wnd {
+	if int(wire.PSNDiff(q.nextPSN, q.oldestPSN())) >= q.wnd || !q.ccWindowOpen() {
 		return false
 	}
 	if w := &q.sq[(q.sqHead+q.sqSend)%len(q.sq)]; (w.wr.Opcode == rdma.WRRDMARead || isAtomic(w.wr.Opcode)) && q.sendPkt == 0 {
@@ -210,7 +210,7 @@ func (q *queuePair) nextRequest(b []byte, now time.Time) (n int, ok bool) {
 		last = lastPkt
 	}
 	// Ask for an ACK at least twice per window, or a small window stalls.
-	if last || wire.PSNDiff(p.PSN, q.lastReq) >= int32(min(q.dev.opts.AckReqEvery, max(1, q.wnd/2))) {
+	if last || wire.PSNDiff(p.PSN, q.lastReq) >= int32(q.ackReqSpacing()) {
 		p.AckReq = p.OpCode != wire.OpRDMAReadRequest && !p.OpCode.IsAtomic()
 		q.lastReq = p.PSN
 	}
@@ -220,11 +220,13 @@ func (q *queuePair) nextRequest(b []byte, now time.Time) (n int, ok bool) {
 	} else {
 		q.sendPkt++
 	}
-	if wire.PSNDiff(p.PSN, q.highPSN) < 0 {
+	resend := wire.PSNDiff(p.PSN, q.highPSN) < 0
+	if resend {
 		q.dev.stats.Retransmits.Add(1)
 	} else {
 		q.highPSN = q.nextPSN
 	}
+	q.cc.txPSN, q.cc.txAckReq, q.cc.txResend = p.PSN, p.AckReq, resend
 	if q.rto.IsZero() {
 		q.armRTO(now)
 	}

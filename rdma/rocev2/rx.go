@@ -60,9 +60,7 @@ func (d *Device) rxLoop() {
 			switch {
 			case p.OpCode == wire.OpCNP:
 				d.stats.CNPsRcvd.Add(1)
-				if q.fc != nil {
-					q.fc.OnCNP(now)
-				}
+				q.onCNP(now)
 			case p.OpCode.IsRequest():
 				ce := ceMarked(pk.TOS)
 				c, send := q.onRequest(&p, ce, now)
@@ -103,16 +101,12 @@ func containsQP(qs []*queuePair, q *queuePair) bool {
 	return false
 }
 
-// cnpDue applies the notification point's rate limit: at most one CNP per
-// CNPInterval per QP.
+// cnpDue applies the notification point's rate limit (flowctl.CNPLimiter):
+// at most one CNP per Options.CNPInterval (min_time_between_cnps) per QP.
 func (q *queuePair) cnpDue(now time.Time) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if !q.lastCNP.IsZero() && now.Sub(q.lastCNP) < q.dev.opts.CNPInterval {
-		return false
-	}
-	q.lastCNP = now
-	return true
+	return q.cnpLim.Allow(now)
 }
 
 // checkICRC verifies the ICRC over the header the sender's frame carried,

@@ -31,6 +31,10 @@ type txPath struct {
 // RNR timers while any QP has work outstanding.
 const timerTick = 200 * time.Microsecond
 
+// pktOverhead is the header bytes the pacer adds to a path-MTU payload
+// when it judges whether the next packet may go (BTH, RETH, ICRC, pad).
+const pktOverhead = 48
+
 // pumpBudget bounds the packets one pump call sends, so that holding mu
 // never starves the receive goroutine's ACKs for long.
 const pumpBudget = 256
@@ -156,17 +160,32 @@ func (t *txPath) fill(q *queuePair, now time.Time, max int) int {
 	defer q.mu.Unlock()
 	n := 0
 	for n < max {
+		// The flow controller's pacer gates data packets (requests and
+		// READ responses): a QP it holds back stays active and the timer
+		// tick or the next kick brings it back.
+		if q.cc.ctl != nil && (len(q.resps) > 0 || q.requestWork(now)) && q.paceDelay(now, q.mtu+pktOverhead) > 0 {
+			break
+		}
 		b := t.buf()
 		// Data packets (requests and READ responses) are ECN-capable.
 		k, ok := q.nextResponse(b)
+		req := false
 		if !ok {
 			k, ok = q.nextRequest(b, now)
+			req = true
 		}
 		tos := q.tos | dataplane.ECNECT0
 		if !ok {
 			break
 		}
 		t.stage(q, k, tos)
+		if q.cc.ctl != nil {
+			if req {
+				q.ccSent(now, k, q.cc.txPSN, q.cc.txAckReq, q.cc.txResend)
+			} else {
+				q.ccSent(now, k, 0, false, true)
+			}
+		}
 		n++
 	}
 	if n > 0 && len(q.resps) == 0 && q.ackDue {
@@ -235,6 +254,7 @@ func (t *txPath) stageCNP(q *queuePair) {
 		return
 	}
 	t.dev.stats.CNPsSent.Add(1)
+	q.cc.stats.CNPsSent++
 	t.stage(q, n, t.dev.opts.CNPDSCP<<2)
 }
 

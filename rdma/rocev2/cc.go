@@ -214,6 +214,19 @@ func (d *Device) QPFlowStats(qpn uint32) (QPFlowStats, bool) {
 	return s, true
 }
 
+// EachQPFlowStats calls fn with the flow-control state of every QP (for
+// telemetry and the CLI). Safe from any goroutine; fn must not call back
+// into the QP.
+func (d *Device) EachQPFlowStats(fn func(qpn uint32, s QPFlowStats)) {
+	var qpns []uint32
+	d.qps.each(func(q *queuePair) { qpns = append(qpns, q.qpn) })
+	for _, qpn := range qpns {
+		if s, ok := d.QPFlowStats(qpn); ok {
+			fn(qpn, s)
+		}
+	}
+}
+
 // qpCC is a QP's flow-control state, guarded by the QP's mutex: the receive
 // goroutine (ACKs, NAKs, CNPs), the transmit path (sends, timers) and
 // posting goroutines sending inline all drive it under that lock.

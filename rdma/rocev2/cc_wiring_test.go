@@ -100,4 +100,14 @@ func TestCCNotificationPointFromParams(t *testing.T) {
 	if st.CNPsSent != 1 || st.CNPsLimited != 99 {
 		t.Fatalf("responder QP stats %+v; want 1 CNP sent, 99 CE marks limited", st)
 	}
+	var seen []uint32
+	b.dev.EachQPFlowStats(func(qpn uint32, s rocev2.QPFlowStats) {
+		seen = append(seen, qpn)
+		if s != st {
+			t.Errorf("EachQPFlowStats(%#x) = %+v, QPFlowStats %+v", qpn, s, st)
+		}
+	})
+	if len(seen) != 1 || seen[0] != b.qp.QPN() {
+		t.Fatalf("EachQPFlowStats saw %v, want [%#x]", seen, b.qp.QPN())
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/opennetworks/onetdp/dataplane/porttest"
-	"github.com/opennetworks/onetdp/rdma"
 	"github.com/opennetworks/onetdp/rdma/rocev2"
 )
 
@@ -19,43 +18,7 @@ func TestCCZeroAllocs(t *testing.T) {
 	_, a, b := fakePair(t, porttest.NetworkOptions{QueueLen: 256, CEMarkPPM: 1_000_000}, pairOptions{bufSize: 1 << 20, engine: rocev2.Options{
 		FlowControl: rocev2.FlowControlOptions{Kind: rocev2.FlowControlDCQCN, LineRate: 10e9},
 	}})
-	wr := []rdma.SendWR{{ID: 1, Opcode: rdma.WRRDMAWrite, RemoteAddr: b.mr.Addr(), RKey: b.mr.RKey(), Signaled: true}}
-	wcs := make([]rdma.WC, 4)
-	var failed string
-	cycle := func() {
-		if _, err := a.qp.PostSend(wr); err != nil {
-			failed = err.Error()
-			return
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			n, err := a.scq.Poll(wcs)
-			if err != nil || n > 0 && wcs[0].Status != rdma.WCSuccess {
-				failed = "completion error"
-				return
-			}
-			if n > 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				failed = "no completion"
-				return
-			}
-			time.Sleep(20 * time.Microsecond) // paced: do not starve the engine
-		}
-	}
-	measure := func(size int) float64 {
-		wr[0].SGL = sge(a, 0, size)
-		for range 20 {
-			cycle()
-		}
-		allocs := testing.AllocsPerRun(20, cycle)
-		if failed != "" {
-			t.Fatal(failed)
-		}
-		return allocs
-	}
-	small, large := measure(64<<10), measure(1<<20)
+	small, large := writeAllocs(t, a, b, 20, 20, 64<<10), writeAllocs(t, a, b, 20, 20, 1<<20)
 	st, _ := a.dev.QPFlowStats(a.qp.QPN())
 	t.Logf("allocations per WRITE: 64 KiB %.2f, 1 MiB %.2f; sender %+v", small, large, st)
 	if st.CNPsRcvd == 0 || st.RTTSamples == 0 || st.SentBytes < 40<<20 {

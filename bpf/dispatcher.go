@@ -245,8 +245,12 @@ func (d *Dispatcher) Close() error {
 
 // Unpin removes the dispatcher's pinned maps from dir, then dir itself if it
 // is empty. Missing files are not an error.
-func Unpin(dir string) error {
-	for _, name := range mapNames {
+func Unpin(dir string) error { return unpinMaps(dir, mapNames) }
+
+// unpinMaps removes the pinned maps names from dir, then dir itself if it is
+// empty. Missing files are not an error.
+func unpinMaps(dir string, names []string) error {
+	for _, name := range names {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("unpin %s: %w", name, err)
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -335,23 +334,4 @@ func (m *ECNMarker) Close() error {
 
 // UnpinECNMarker removes the marker's pinned maps from dir, then dir if it is
 // empty. Missing files are not an error.
-func UnpinECNMarker(dir string) error {
-	for _, name := range ecnMapNames {
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("unpin %s: %w", name, err)
-		}
-	}
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("unpin: read %s: %w", dir, err)
-	}
-	if len(entries) == 0 {
-		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("unpin: remove %s: %w", dir, err)
-		}
-	}
-	return nil
-}
+func UnpinECNMarker(dir string) error { return unpinMaps(dir, ecnMapNames) }

@@ -1,7 +1,6 @@
 package rocev2_test
 
 import (
-	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -124,5 +123,3 @@ func writeAll(t *testing.T, a, b *side, total, msg int, limit time.Duration) flo
 	}
 	return float64(total) * 8 / el.Seconds()
 }
-
-func within(got, want, frac float64) bool { return math.Abs(got-want) <= frac*want }

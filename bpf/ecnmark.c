@@ -133,6 +133,26 @@ static __always_inline int should_mark(struct ecn_config *cfg, __u64 vq)
 	return bpf_get_prandom_u32() % ECN_PPM_SCALE < p;
 }
 
+// mark_decision counts a packet with ECN codepoint ecn and says whether to
+// set CE on it: not when it already carries CE, not when RED says no, and
+// never on a Not-ECT packet (counted as one that would have been marked).
+static __always_inline int mark_decision(struct ecn_counters *cnt, struct ecn_config *cfg, __u64 vq, __u8 ecn)
+{
+	if (ecn == ECN_CE) {
+		cnt->already_ce++;
+		return 0;
+	}
+	if (ecn != ECN_NOT_ECT)
+		cnt->ect++;
+	if (!should_mark(cfg, vq))
+		return 0;
+	if (ecn == ECN_NOT_ECT) {
+		cnt->not_ect_over++;
+		return 0;
+	}
+	return 1;
+}
+
 // csum_replace16 updates an Internet checksum for a 16-bit word changing
 // from old to new (RFC 1624, eqn. 3). All values in network order.
 static __always_inline __u16 csum_replace16(__u16 check, __u16 old, __u16 new)
@@ -194,19 +214,8 @@ int onet_ecn_mark(struct __sk_buff *skb)
 			goto skip;
 		if (l3 + (__u32)ip->ihl * 4 > data_end)
 			goto skip;
-		__u8 ecn = ip->tos & 3;
-		if (ecn == ECN_CE) {
-			cnt->already_ce++;
+		if (!mark_decision(cnt, cfg, vq, ip->tos & 3))
 			return TC_ACT_UNSPEC;
-		}
-		if (ecn != ECN_NOT_ECT)
-			cnt->ect++;
-		if (!should_mark(cfg, vq))
-			return TC_ACT_UNSPEC;
-		if (ecn == ECN_NOT_ECT) {
-			cnt->not_ect_over++;
-			return TC_ACT_UNSPEC;
-		}
 		// The first 16-bit word holds version/IHL and TOS.
 		__u16 *word = l3;
 		__u16 old = *word;
@@ -223,19 +232,8 @@ int onet_ecn_mark(struct __sk_buff *skb)
 		if (ip6->version != 6)
 			goto skip;
 		// ECN: the low two bits of the traffic class, the top of flow_lbl[0].
-		__u8 ecn = (ip6->flow_lbl[0] >> 4) & 3;
-		if (ecn == ECN_CE) {
-			cnt->already_ce++;
+		if (!mark_decision(cnt, cfg, vq, (ip6->flow_lbl[0] >> 4) & 3))
 			return TC_ACT_UNSPEC;
-		}
-		if (ecn != ECN_NOT_ECT)
-			cnt->ect++;
-		if (!should_mark(cfg, vq))
-			return TC_ACT_UNSPEC;
-		if (ecn == ECN_NOT_ECT) {
-			cnt->not_ect_over++;
-			return TC_ACT_UNSPEC;
-		}
 		ip6->flow_lbl[0] |= ECN_CE << 4;
 		cnt->ce_marked++;
 		return TC_ACT_UNSPEC;

@@ -1,6 +1,7 @@
 package rocev2_test
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -64,6 +65,36 @@ func TestRNRThenSuccess(t *testing.T) {
 	}
 	if wc := waitWC(t, b.rcq, 1, time.Second)[0]; wc.Status != rdma.WCSuccess || wc.ByteLen != 100 {
 		t.Fatalf("recv after RNR: %+v", wc)
+	}
+}
+
+// A multi-packet SEND that meets no receive: the packets behind the
+// RNR-NAKed first one must not cost transport retries, or a requester with
+// infinite RNR retries fails with RETRY_EXC_ERR after a few RNR rounds.
+func TestRNRMultiPacketKeepsTransportRetries(t *testing.T) {
+	_, a, b := fakePair(t, porttest.NetworkOptions{}, pairOptions{rnrRetry: 7, retry: 1})
+	fill(a.buf[:5000], 3)
+	post(t, a.qp, rdma.SendWR{ID: 1, Opcode: rdma.WRSend, SGL: sge(a, 0, 5000), Signaled: true}) // 5 packets at MTU 1024
+	deadline := time.Now().Add(5 * time.Second)
+	for a.dev.Stats().RNRNAKsRcvd.Load() < 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d RNR NAKs in 5 s, want 10", a.dev.Stats().RNRNAKsRcvd.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	var wc [1]rdma.WC
+	if n, _ := a.scq.Poll(wc[:]); n != 0 {
+		t.Fatalf("send completed during RNR rounds: %+v", wc[0])
+	}
+	if n := b.dev.Stats().SeqNAKsSent.Load(); n != 0 {
+		t.Fatalf("responder sent %d sequence NAKs for packets behind an RNR NAK, want 0", n)
+	}
+	postRecv(t, b.qp, rdma.RecvWR{ID: 5, SGL: sge(b, 0, 5000)})
+	if wc := waitWC(t, a.scq, 1, 5*time.Second)[0]; wc.Status != rdma.WCSuccess {
+		t.Fatalf("send after RNR rounds: %+v", wc)
+	}
+	if wc := waitWC(t, b.rcq, 1, time.Second)[0]; wc.Status != rdma.WCSuccess || wc.ByteLen != 5000 || !bytes.Equal(b.buf[:5000], a.buf[:5000]) {
+		t.Fatalf("recv after RNR rounds: %+v", wc)
 	}
 }
 

@@ -45,6 +45,11 @@ func (q *queuePair) onResponse(p *wire.Packet, now time.Time) {
 		case syn == wire.NAKPSNSequenceError:
 			q.dev.stats.SeqNAKsRcvd.Add(1)
 			q.ackThrough(wire.PSNAdd(psn, wire.Mask24), now)
+			if !q.rnrUntil.IsZero() {
+				// The packets sent behind an RNR-NAKed request: the RNR
+				// wait resends them, and it costs no transport retry.
+				return
+			}
 			if !q.consumeRetry() {
 				return
 			}

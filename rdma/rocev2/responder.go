@@ -73,6 +73,17 @@ func (q *queuePair) nak(syn wire.Syndrome, psn uint32) ctrl {
 	return ctrl{q: q, syn: syn, psn: psn, msn: q.msn}
 }
 
+// rnrNAK answers a request that needs a receive when none is posted. The
+// packets already in flight behind it are dropped silently, like those
+// behind a sequence NAK: one NAK per error, and the requester resends them
+// all after the RNR timer anyway. A sequence NAK for each of them would
+// cost the requester a transport retry per RNR round.
+func (q *queuePair) rnrNAK(psn uint32) ctrl {
+	q.dev.stats.RNRNAKsSent.Add(1)
+	q.nakSent = true
+	return ctrl{q: q, syn: wire.RNRNAKSyndrome(q.attr.MinRNRTimer), psn: psn, msn: q.msn}
+}
+
 // accept advances the expected PSN past an executed packet and notes an ACK
 // when the requester asked for one.
 func (q *queuePair) accept(p *wire.Packet) (ctrl, bool) {
@@ -90,8 +101,7 @@ func (q *queuePair) onSend(p *wire.Packet) (ctrl, bool) {
 			return q.nak(wire.NAKInvalidRequest, p.PSN), true
 		}
 		if q.rqLen == 0 {
-			q.dev.stats.RNRNAKsSent.Add(1)
-			return ctrl{q: q, syn: wire.RNRNAKSyndrome(q.attr.MinRNRTimer), psn: p.PSN, msn: q.msn}, true
+			return q.rnrNAK(p.PSN), true
 		}
 		q.recvCur, q.recvOff = true, 0
 	} else if !q.recvCur {
@@ -149,8 +159,7 @@ func (q *queuePair) onWrite(p *wire.Packet) (ctrl, bool) {
 		return q.nak(wire.NAKInvalidRequest, p.PSN), true
 	}
 	if op.HasImm() && q.rqLen == 0 {
-		q.dev.stats.RNRNAKsSent.Add(1)
-		return ctrl{q: q, syn: wire.RNRNAKSyndrome(q.attr.MinRNRTimer), psn: p.PSN, msn: q.msn}, true
+		return q.rnrNAK(p.PSN), true
 	}
 	copy(q.write[q.writeOff:end], p.Payload)
 	q.writeOff = end

@@ -74,7 +74,7 @@ as CSV and a plot (.svg or .png) of per-flow rate and queue depth over time.`,
 	f.DurationVar(&sf.stagger, "stagger", 0, "start flow i at i*stagger")
 	f.IntVar(&sf.packet, "packet", 1024, "packet size on the wire, bytes")
 	f.StringVar(&sf.cc, "cc", "dcqcn", "congestion control: dcqcn, delay or none")
-	f.StringVar(&sf.preset, "dcqcn-preset", "nvidia", "DCQCN parameters --dcqcn applies over: nvidia (ConnectX firmware defaults) or paper (Zhu et al. 2015)")
+	f.StringVar(&sf.preset, "dcqcn-preset", "nvidia", "DCQCN parameters --dcqcn applies over: nvidia (ConnectX firmware defaults), paper (Zhu et al. 2015) or lab (the paper's, scaled to a namespace lab's software path)")
 	f.StringVar(&sf.dcqcn, "dcqcn", "", `DCQCN parameters over NVIDIA's defaults, e.g. "rpg_ai_rate=5,rpg_time_reset=300"`)
 	f.DurationVar(&sf.delayTarget, "delay-target", 0, "target RTT of the delay controller (default base RTT + 10µs)")
 	f.Uint64Var(&sf.seed, "seed", 1, "seed of the marking RNG (same seed, same result)")
@@ -142,18 +142,13 @@ func simOptions(sf *simFlags) (sim.Options, error) {
 
 // dcqcnParams applies the --dcqcn pairs over the named preset.
 func dcqcnParams(preset, pairs string) (flowctl.DCQCNParams, error) {
-	var p flowctl.DCQCNParams
-	switch strings.ToLower(preset) {
-	case "nvidia", "":
-		p = flowctl.DefaultDCQCNParams()
-	case "paper":
-		p = sim.PaperDCQCNParams()
-	default:
-		return p, fmt.Errorf("--dcqcn-preset %q: want nvidia or paper", preset)
+	p, err := flowctl.DCQCNPreset(preset)
+	if err != nil {
+		return p, fmt.Errorf("--dcqcn-preset: %w", err)
 	}
 	// String writes name=value lines that ParseDCQCNParams reads back, and
 	// a later pair overrides an earlier one.
-	p, err := flowctl.ParseDCQCNParams(p.String() + "\n" + pairs)
+	p, err = flowctl.ParseDCQCNParams(p.String() + "\n" + pairs)
 	if err != nil {
 		return p, fmt.Errorf("--dcqcn: %w", err)
 	}

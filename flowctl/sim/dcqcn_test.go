@@ -23,7 +23,7 @@ func dcqcnBottleneck(n int, p flowctl.DCQCNParams, d time.Duration) Options {
 // >= 90 % utilization, Jain >= 0.99 and a p99 queue under Kmax.
 func TestDCQCNConverges(t *testing.T) {
 	for _, n := range []int{2, 4, 8, 16} {
-		r, err := Run(dcqcnBottleneck(n, PaperDCQCNParams(), 80*time.Millisecond))
+		r, err := Run(dcqcnBottleneck(n, flowctl.PaperDCQCNParams(), 80*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,7 +42,7 @@ func TestDCQCNConverges(t *testing.T) {
 // TestDCQCNNVIDIADefaultsPinTheQueue records what NVIDIA's defaults do in
 // this model at 100 Gbit/s: fair and fully utilized, but with the rate
 // held near 80 Gbit/s per flow by byte-counter fast recovery the queue sits
-// at the buffer, far above Kmax, with drops (see PaperDCQCNParams).
+// at the buffer, far above Kmax, with drops (see flowctl.PaperDCQCNParams).
 func TestDCQCNNVIDIADefaultsPinTheQueue(t *testing.T) {
 	r, err := Run(dcqcnBottleneck(4, flowctl.DefaultDCQCNParams(), 10*time.Millisecond))
 	if err != nil {

@@ -3,8 +3,10 @@ package testutil
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,4 +45,34 @@ func RequireBPFFS(tb testing.TB) {
 	if err := unix.Mount("bpffs", "/sys/fs/bpf", "bpf", 0, ""); err != nil {
 		tb.Skipf("bpffs is not mounted at /sys/fs/bpf and mounting failed: %v", err)
 	}
+}
+
+// heavyLock is the file every CPU-bound measurement test locks, across
+// the test binaries that `go test ./...` runs at the same time.
+const heavyLock = "/tmp/onetdp-heavy-test.lock"
+
+// Exclusive makes tb the only test, across all test processes of this
+// machine that call Exclusive, running until tb ends: tests whose
+// assertions rest on measured rates (goodput, fairness, drops) take it so
+// that another package's load test does not starve them. It waits up to
+// 10 minutes, then fails.
+func Exclusive(tb testing.TB) {
+	tb.Helper()
+	f, err := os.OpenFile(heavyLock, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		tb.Fatalf("exclusive test lock %s: %v", heavyLock, err)
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			tb.Fatalf("exclusive test lock %s: %v", heavyLock, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tb.Cleanup(func() { f.Close() }) // closing releases the lock
 }

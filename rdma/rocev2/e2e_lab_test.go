@@ -7,6 +7,7 @@ import (
 
 	"github.com/opennetworks/onetdp/bpf"
 	"github.com/opennetworks/onetdp/dataplane"
+	"github.com/opennetworks/onetdp/internal/testutil"
 )
 
 // The acceptance tests of issue 3 in a 2-host lab: 1 GiB of mixed traffic
@@ -59,6 +60,7 @@ func faultDrops(t *testing.T, d *bpf.Dispatcher) uint64 {
 // after a lost one: the responder has no window of its own). The whole test
 // takes about 4 minutes. Under -short every run moves 64 MiB.
 func TestE2ELabMixed(t *testing.T) {
+	testutil.Exclusive(t) // hours of CPU otherwise starve rate-measuring tests elsewhere
 	cases := []struct {
 		transport dataplane.Transport
 		lossPPM   uint32

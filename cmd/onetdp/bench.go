@@ -62,6 +62,7 @@ transport, and tears the lab down. Needs root.`,
 	}
 	c.AddCommand(newBenchPPSCmd(), newBenchLatCmd())
 	c.AddCommand(newBenchRDMACmds()...)
+	c.AddCommand(newBenchIncastCmd())
 	return c
 }
 

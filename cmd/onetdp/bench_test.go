@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opennetworks/onetdp/bench"
 	"github.com/opennetworks/onetdp/internal/testutil"
@@ -68,5 +70,44 @@ func TestWriteRatios(t *testing.T) {
 		"64 B packet rate:       af_xdp = 0.50x udp-gso (datagrams, not frames: GSO/GRO coalesce them)\n"
 	if b.String() != want {
 		t.Fatalf("writeRatios =\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestBenchIncastFlags(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rate", "0"}, "--rate"},
+		{[]string{"--pmax", "0"}, "--pmax"},
+		{[]string{"--marker-rate", "150"}, "--marker-rate"},
+		{[]string{"--path-mtu", "1500"}, "--path-mtu"},
+		{[]string{"--cc", "bbr"}, "--cc"},
+		{[]string{"--dcqcn-preset", "fast"}, "preset"},
+		{[]string{"--dcqcn", "rpg_ai_rate=x"}, "--dcqcn"},
+		{[]string{"--transport", "rdma"}, "unknown transport"},
+		{[]string{"--size", "0"}, "--size"},
+		{[]string{"--buffer", "lots"}, "--buffer"},
+	}
+	for _, c := range cases {
+		cmd := newBenchIncastCmd()
+		cmd.SetArgs(c.args)
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		err := cmd.Execute()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want one naming %s", c.args, err, c.want)
+		}
+	}
+	f := incastFlags{senders: 3, rate: "500mbit", buffer: "512k", kmin: "16k", kmax: "128k", pmax: 0.2, markerPercent: 95,
+		linkMTU: 3000, pathMTU: 2048, size: "64k", duration: time.Second, depth: 16, transport: "af_xdp", cc: "dcqcn",
+		preset: "lab", dcqcn: "rpg_ai_rate=10", lineRate: "1gbit", modes: []string{"on"}, xdpMode: "auto"}
+	o, err := f.options(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.BottleneckBps != 500e6 || o.BufferBytes != 512<<10 || o.Marker.RateBps != 475e6 || o.Marker.PmaxPPM != 200_000 ||
+		o.FlowControl.DCQCN.RPGAIRate != 10 || o.FlowControl.DCQCN.DCETCPRTT != 1100 || o.FlowControl.LineRate != 1e9 || o.Incast.Size != 64<<10 {
+		t.Fatalf("options %+v", o)
 	}
 }

@@ -18,14 +18,12 @@ type request struct {
 	// id is the rendezvous id in the transport's sends or recvs table, 0
 	// when none.
 	id uint32
-	// mr registers buf for a rendezvous; reg tells the cache to release it.
-	mr  rdma.MR
-	reg bool
+	// mr registers buf for a rendezvous (a reference in the cache).
+	mr rdma.MR
 	// remote side of a rendezvous WRITE, from the CTS.
-	raddr uint64
-	rkey  uint32
-	rid   uint32
-	// selfNext links loopback sends waiting for their receive.
+	raddr    uint64
+	rkey     uint32
+	rid      uint32
 	finished bool
 	done     chan struct{}
 	err      error
@@ -64,14 +62,6 @@ func (r *request) Test() (bool, error) {
 	default:
 		return false, nil
 	}
-}
-
-// failedRequest is a request that completed with err before it started.
-func failedRequest(peer int, tag collective.Tag, send bool, err error) *request {
-	r := newRequest(peer, tag, nil, send)
-	r.finished, r.err = true, err
-	close(r.done)
-	return r
 }
 
 // idTable hands out 32-bit ids for requests in a rendezvous: 20 bits of

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/opennetworks/onetdp/collective"
+	"github.com/opennetworks/onetdp/collective/collectivetest"
 	"github.com/opennetworks/onetdp/transport/rdmatransport"
 )
 
@@ -173,7 +174,7 @@ func TestManyTagsInterleaved(t *testing.T) {
 			defer wg.Done()
 			var reqs []collective.Request
 			type chk struct {
-				dst        []byte
+				dst          []byte
 				from, tag, k int
 			}
 			var checks []chk
@@ -347,6 +348,9 @@ func TestSelfAndArgs(t *testing.T) {
 	if err := wait(t, "", mustReq(t)(tr[0].Irecv(0, 4, dst))); !errors.Is(err, collective.ErrSizeMismatch) {
 		t.Errorf("self mismatch: %v", err)
 	}
+	if err := wait(t, "", s); !errors.Is(err, collective.ErrSizeMismatch) {
+		t.Errorf("self mismatch, send: %v", err)
+	}
 	for _, peer := range []int{-1, 2} {
 		if _, err := tr[0].Isend(peer, 0, nil); !errors.Is(err, collective.ErrInvalidArgument) {
 			t.Errorf("send to rank %d: %v", peer, err)
@@ -373,4 +377,16 @@ func TestNewFailsWithoutPeers(t *testing.T) {
 	if !errors.Is(err, collective.ErrInvalidArgument) {
 		t.Errorf("no device: %v", err)
 	}
+}
+
+// TestConformance runs the collective.Transport suite on the fake network.
+func TestConformance(t *testing.T) {
+	collectivetest.TestTransport(t, func(t *testing.T, n int) []collective.Transport {
+		tr := fakeGroup(t, n, nil)
+		out := make([]collective.Transport, n)
+		for i, x := range tr {
+			out[i] = x
+		}
+		return out
+	})
 }

@@ -16,8 +16,8 @@ func TestDCQCNPresets(t *testing.T) {
 		t.Error("nvidia preset is not DefaultDCQCNParams")
 	}
 	lab, _ := DCQCNPreset("lab")
-	if lab.DCETCPRTT != 1100 || lab.RPGTimeReset != 1100 || lab.MinTimeBetweenCNPs != 1000 || lab.ClampTgtRate != 1 || lab.RPGByteReset != 0 {
-		t.Errorf("lab preset %+v: want the paper's timers × 20 with the target clamped", lab)
+	if lab.DCETCPRTT != 1100 || lab.RPGTimeReset != 1100 || lab.MinTimeBetweenCNPs != 250 || lab.RateReduceMonitorPeriod != 250 || lab.ClampTgtRate != 1 || lab.RPGByteReset != 0 {
+		t.Errorf("lab preset %+v: want the paper's timers × 20, its decrease path × 5, the target clamped", lab)
 	}
 	if _, err := DCQCNPreset("fast"); err == nil {
 		t.Error("unknown preset accepted")

@@ -52,14 +52,16 @@ func PaperDCQCNParams() DCQCNParams {
 // LabDCQCNParams returns the paper's algorithm scaled to the software
 // path of a namespace lab: a bottleneck near 500 Mbit/s instead of 40-100
 // Gbit/s, and round trips of 100 µs to a few ms instead of a few µs. The
-// timer and alpha period grow 20-fold (55µs to 1.1 ms); the increase steps shrink with the link (R_AI 5 Mb/s, R_HAI
-// 20 Mb/s: 1 % and 4 % of 500 Mbit/s per step). NVIDIA's defaults, built for µs round
-// trips, let alpha decay to nothing between the ~1 ms-apart CNPs a
-// software receiver sends (dce_tcp_rtt 1µs), so their decreases shrink to
-// nothing and the rate stays at the line rate. The decrease path (CNP
-// interval and rate_reduce_monitor_period) grows only 5-fold, to 250µs:
-// at 20-fold the first round trip at the line rate overflowed a 512 KiB
-// lab bottleneck before the third decrease.
+// timer and alpha period grow 20-fold (55µs to 1.1 ms); the decrease path
+// (CNP interval and rate_reduce_monitor_period) only 5-fold, to 250µs: at
+// 20-fold the first round trip at the line rate overflowed a 512 KiB lab
+// bottleneck before the third decrease. The increase steps shrink with the
+// link (R_AI 5 Mb/s, R_HAI 20 Mb/s: 1 % and 4 % of 500 Mbit/s per step).
+//
+// NVIDIA's defaults, built for µs round trips, let alpha decay to nothing
+// between the ~1 ms-apart CNPs a software receiver sends (dce_tcp_rtt
+// 1µs), so their decreases shrink to nothing and the rate stays at the
+// line rate.
 func LabDCQCNParams() DCQCNParams {
 	p := PaperDCQCNParams()
 	p.RPGTimeReset = 1100

@@ -14,7 +14,7 @@ func ReduceInto(dst, src []byte, dt DType, op Op) error {
 	if err := checkReduce(len(dst), len(src), dt, op); err != nil {
 		return err
 	}
-	reduceGeneric(dst, dst, src, dt, op)
+	reduceFast(dst, dst, src, dt, sumForAvg(op))
 	return nil
 }
 
@@ -26,7 +26,7 @@ func ReduceOut(dst, a, b []byte, dt DType, op Op) error {
 	if len(dst) != len(a) {
 		return fmt.Errorf("reduce: destination of %d bytes for %d: %w", len(dst), len(a), ErrInvalidArgument)
 	}
-	reduceGeneric(dst, a, b, dt, op)
+	reduceFast(dst, a, b, dt, sumForAvg(op))
 	return nil
 }
 
@@ -42,8 +42,16 @@ func Finish(buf []byte, dt DType, op Op, n int) error {
 	if n < 1 {
 		return fmt.Errorf("reduce: average over %d ranks: %w", n, ErrInvalidArgument)
 	}
-	divideGeneric(buf, dt, n)
+	divideFast(buf, dt, n)
 	return nil
+}
+
+// sumForAvg maps Avg to the Sum it reduces as.
+func sumForAvg(op Op) Op {
+	if op == Avg {
+		return Sum
+	}
+	return op
 }
 
 func checkReduce(nd, ns int, dt DType, op Op) error {

@@ -1,0 +1,100 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/opennetworks/onetdp/collective"
+	"github.com/opennetworks/onetdp/rdma/rocev2"
+	"github.com/opennetworks/onetdp/transport/rdmatransport"
+)
+
+// TransportKind names the collective transport OpenTransport builds.
+type TransportKind string
+
+const (
+	// TransportRoCEv2: a dataplane port (AF_XDP or kernel UDP, as
+	// RDMAOptions.Transport says), the software RoCEv2 engine on it, and
+	// transport/rdmatransport over the engine.
+	TransportRoCEv2 TransportKind = "rocev2"
+	// "tcp" (transport/tcp) and "adaptive" (transport/adaptive) join the
+	// switch in OpenTransport when those packages land.
+)
+
+// TransportOptions configure OpenTransport.
+type TransportOptions struct {
+	// Kind picks the transport; default rocev2.
+	Kind TransportKind
+	// Store is the job's rendezvous store; Rank and Size place this
+	// process in the group; Prefix namespaces the store keys (default
+	// per transport).
+	Store      collective.Store
+	Rank, Size int
+	Prefix     string
+	// RDMA opens the port and engine under the rocev2 transport: Addr
+	// (required), the port transport (auto, af_xdp, udp) and further port
+	// and engine settings.
+	RDMA RDMAOptions
+	// RoCEv2 holds further settings of the rocev2 transport (path MTU,
+	// eager limit, slots, timeouts). Its Device, Store, Rank, Size and
+	// Prefix are set from the fields above, and its Name, when empty, to
+	// "rocev2/<port kind>" ("rocev2/af_xdp", "rocev2/udp").
+	RoCEv2 rdmatransport.Options
+}
+
+// OpenTransport builds a connected collective transport for this rank:
+// for rocev2, the port, the RoCEv2 engine and the RDMA transport, with the
+// device closed when the transport closes. Like OpenRDMA it must run in
+// the network namespace of RDMA.Addr; it returns once every rank of the
+// group is connected, or fails when ctx ends first.
+func OpenTransport(ctx context.Context, o TransportOptions) (collective.Transport, error) {
+	switch o.Kind {
+	case "", TransportRoCEv2:
+		t, err := openRoCEv2(ctx, o)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return t, nil
+	// case TransportTCP: transport/tcp
+	// case TransportAdaptive: transport/adaptive over the two
+	default:
+		return nil, fmt.Errorf("open transport: kind %q (want %q): %w", o.Kind, TransportRoCEv2, collective.ErrNotSupported)
+	}
+}
+
+// RoCEv2Transport is the rocev2 transport with the device under it; Close
+// closes both. The Device is for its statistics and settings: the
+// transport owns it.
+type RoCEv2Transport struct {
+	*rdmatransport.Transport
+	Engine *rocev2.Device
+}
+
+var (
+	_ collective.Transport = (*RoCEv2Transport)(nil)
+	_ collective.Describer = (*RoCEv2Transport)(nil)
+)
+
+// Close closes the transport, then the engine and its port.
+func (t *RoCEv2Transport) Close() error {
+	return errors.Join(t.Transport.Close(), t.Engine.Close())
+}
+
+func openRoCEv2(ctx context.Context, o TransportOptions) (*RoCEv2Transport, error) {
+	dev, err := OpenRDMA(o.RDMA)
+	if err != nil {
+		return nil, fmt.Errorf("open rocev2 transport, rank %d: %w", o.Rank, err)
+	}
+	ro := o.RoCEv2
+	ro.Device, ro.Store, ro.Rank, ro.Size, ro.Prefix = dev, o.Store, o.Rank, o.Size, o.Prefix
+	if ro.Name == "" {
+		ro.Name = "rocev2/" + dev.Caps().Kind
+	}
+	tr, err := rdmatransport.New(ctx, ro)
+	if err != nil {
+		dev.Close()
+		return nil, fmt.Errorf("open rocev2 transport: %w", err)
+	}
+	return &RoCEv2Transport{Transport: tr, Engine: dev}, nil
+}

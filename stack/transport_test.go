@@ -1,0 +1,268 @@
+package stack_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opennetworks/onetdp/collective"
+	"github.com/opennetworks/onetdp/collective/collectivetest"
+	"github.com/opennetworks/onetdp/dataplane"
+	"github.com/opennetworks/onetdp/internal/testutil"
+	"github.com/opennetworks/onetdp/lab"
+	"github.com/opennetworks/onetdp/lab/labtest"
+	"github.com/opennetworks/onetdp/rdma"
+	"github.com/opennetworks/onetdp/stack"
+	"github.com/opennetworks/onetdp/transport/rdmatransport"
+)
+
+// openGroup opens one rocev2 transport per address, each through open
+// (which may switch network namespaces), all at once.
+func openGroup(t testing.TB, addrs []netip.Addr, kind dataplane.Transport, mtu rdma.MTU, open func(i int, fn func() error) error) []collective.Transport {
+	t.Helper()
+	store := collective.NewMemStore()
+	n := len(addrs)
+	out := make([]collective.Transport, n)
+	errs := make([]error, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = open(i, func() error {
+				var err error
+				out[i], err = stack.OpenTransport(ctx, stack.TransportOptions{
+					Store: store, Rank: i, Size: n, Prefix: "stack-test",
+					RDMA:   stack.RDMAOptions{Addr: addrs[i], Transport: kind},
+					RoCEv2: rdmatransport.Options{MTU: mtu},
+				})
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, tr := range out {
+			if tr != nil {
+				tr.Close()
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func here(_ int, fn func() error) error { return fn() }
+
+// TestOpenTransportLoopback: two ranks over kernel UDP on loopback
+// addresses (no root needed).
+func TestOpenTransportLoopback(t *testing.T) {
+	addrs := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")}
+	tr := openGroup(t, addrs, dataplane.TransportUDP, 0, here)
+	info := tr[1].(collective.Describer).Info()
+	if info.Name != "rocev2/udp" || len(info.Host) != 2 || info.Host[0] != "127.0.0.1" {
+		t.Errorf("info %+v", info)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msg := bytes.Repeat([]byte("onetdp"), 50000)
+	got := make([]byte, len(msg))
+	r, err := tr[1].Irecv(0, 1, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tr[0].Isend(1, 1, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(r.Wait(ctx), s.Wait(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatal("data differs")
+	}
+	// Closing the transport closes the engine under it.
+	rt := tr[0].(*stack.RoCEv2Transport)
+	if err := rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Engine.AllocPD(); !errors.Is(err, rdma.ErrClosed) {
+		t.Errorf("engine after transport close: %v, want closed", err)
+	}
+}
+
+func TestOpenTransportErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, err := stack.OpenTransport(ctx, stack.TransportOptions{Kind: "carrier-pigeon"}); !errors.Is(err, collective.ErrNotSupported) {
+		t.Errorf("unknown kind: %v", err)
+	}
+	// No store: the device opens, the transport refuses, the device closes
+	// again (the address is free for the next try).
+	o := stack.TransportOptions{Size: 2, RDMA: stack.RDMAOptions{Addr: netip.MustParseAddr("127.0.0.3"), Transport: dataplane.TransportUDP}}
+	for range 2 {
+		if _, err := stack.OpenTransport(ctx, o); !errors.Is(err, collective.ErrInvalidArgument) {
+			t.Fatalf("no store: %v", err)
+		}
+	}
+}
+
+// hostPool hands out lab hosts: an AF_XDP port owns its interface, so
+// groups open at the same time need distinct hosts.
+type hostPool struct {
+	mu   sync.Mutex
+	l    *lab.Lab
+	busy []bool
+}
+
+// labGroup opens n ranks on n free hosts of the pool over AF_XDP; the
+// hosts return to the pool after the transports closed (at cleanup).
+func (p *hostPool) labGroup(t testing.TB, n int, mtu rdma.MTU) []collective.Transport {
+	t.Helper()
+	p.mu.Lock()
+	var hosts []*lab.Host
+	var idx []int
+	for i := range p.l.Hosts {
+		if len(hosts) < n && !p.busy[i] {
+			p.busy[i] = true
+			hosts, idx = append(hosts, &p.l.Hosts[i]), append(idx, i)
+		}
+	}
+	p.mu.Unlock()
+	t.Cleanup(func() {
+		p.mu.Lock()
+		for _, i := range idx {
+			p.busy[i] = false
+		}
+		p.mu.Unlock()
+	})
+	if len(hosts) < n {
+		t.Fatalf("group of %d: only %d lab hosts free", n, len(hosts))
+	}
+	addrs := make([]netip.Addr, n)
+	for i, h := range hosts {
+		addrs[i] = h.Addr.Addr()
+	}
+	return openGroup(t, addrs, dataplane.TransportAFXDP, mtu, func(i int, fn func() error) error { return hosts[i].Do(fn) })
+}
+
+func newHostPool(t testing.TB, hosts int) *hostPool {
+	l := labtest.New(t, lab.Options{Hosts: hosts, MTU: 3000})
+	return &hostPool{l: l, busy: make([]bool, hosts)}
+}
+
+// TestTransportConformanceLab runs the Transport suite across lab hosts
+// over AF_XDP, path MTU 2048.
+func TestTransportConformanceLab(t *testing.T) {
+	testutil.RequireRoot(t)
+	// RankSize holds groups of 1, 2 and 3 open at once: six hosts.
+	pool := newHostPool(t, 6)
+	collectivetest.TestTransport(t, func(t *testing.T, n int) []collective.Transport {
+		tr := pool.labGroup(t, n, rdma.MTU2048)
+		if name := tr[0].(collective.Describer).Info().Name; name != "rocev2/af_xdp" {
+			t.Errorf("transport %s, want rocev2/af_xdp", name)
+		}
+		return tr
+	})
+}
+
+// BenchmarkTransportLab measures Isend/Irecv between two lab hosts over
+// AF_XDP: 64 B ping-pong latency (one way) and 4 MiB streaming bandwidth.
+func BenchmarkTransportLab(b *testing.B) {
+	testutil.RequireRoot(b)
+	tr := newHostPool(b, 2).labGroup(b, 2, rdma.MTU2048)
+	b.Run("latency/64B", func(b *testing.B) { pingPong(b, tr, 64) })
+	b.Run("latency/4KiB", func(b *testing.B) { pingPong(b, tr, 4096) })
+	b.Run("bandwidth/64KiB", func(b *testing.B) { stream(b, tr, 64<<10) })
+	b.Run("bandwidth/4MiB", func(b *testing.B) { stream(b, tr, 4<<20) })
+}
+
+func pingPong(b *testing.B, tr []collective.Transport, size int) {
+	ctx := context.Background()
+	done := make(chan error, 1)
+	buf1 := make([]byte, size)
+	go func() {
+		for i := range b.N {
+			r, err := tr[1].Irecv(0, collective.Tag(i), buf1)
+			if err == nil {
+				err = r.Wait(ctx)
+			}
+			if err == nil {
+				var s collective.Request
+				if s, err = tr[1].Isend(0, collective.Tag(i), buf1); err == nil {
+					err = s.Wait(ctx)
+				}
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	buf0 := make([]byte, size)
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	for i := range b.N {
+		r, err := tr[0].Irecv(1, collective.Tag(i), buf0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := tr[0].Isend(1, collective.Tag(i), buf0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := errors.Join(s.Wait(ctx), r.Wait(ctx)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/2, "µs/one-way")
+}
+
+func stream(b *testing.B, tr []collective.Transport, size int) {
+	ctx := context.Background()
+	const depth = 4
+	src := make([][]byte, depth)
+	dst := make([][]byte, depth)
+	for i := range depth {
+		src[i], dst[i] = make([]byte, size), make([]byte, size)
+	}
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	var sends, recvs [depth]collective.Request
+	for i := range b.N {
+		k := i % depth
+		if sends[k] != nil {
+			if err := errors.Join(sends[k].Wait(ctx), recvs[k].Wait(ctx)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		var err error
+		if recvs[k], err = tr[1].Irecv(0, collective.Tag(k), dst[k]); err != nil {
+			b.Fatal(err)
+		}
+		if sends[k], err = tr[0].Isend(1, collective.Tag(k), src[k]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for k := range depth {
+		if sends[k] != nil {
+			if err := errors.Join(sends[k].Wait(ctx), recvs[k].Wait(ctx)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+}

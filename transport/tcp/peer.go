@@ -1,0 +1,419 @@
+package tcp
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/opennetworks/onetdp/collective"
+)
+
+// maxMessage is the largest length a header may carry.
+const maxMessage = 1 << 40
+
+// writeBatch is how many queued sends the writer goroutine puts in one
+// writev.
+const writeBatch = 64
+
+// peer is the state toward one rank: the receive side (posted receives and
+// unexpected messages, guarded by mu) and the send side (queue, guarded by
+// smu). For the rank itself there is no connection: Isend hands the send
+// request to the matching receive, which copies and completes both.
+type peer struct {
+	t    *Transport
+	rank int
+	conn *net.TCPConn // nil for self
+	raw  syscall.RawConn
+
+	mu         sync.Mutex
+	cond       *sync.Cond // signalled when a receive is posted or space frees
+	posted     map[Tag][]*request
+	unexpected map[Tag][]message
+	unexpBytes int
+	maxUnexp   int
+	lost       error // set once; later receives fail with it
+
+	smu    sync.Mutex
+	scond  *sync.Cond
+	squeue []*request
+	sbusy  bool  // a write (inline or writer goroutine) is in progress
+	serr   error // set once; later sends fail with it
+	iov    [2]unix.Iovec
+}
+
+// message is a message that arrived before its receive: data read off the
+// wire, or (toward self) the sender's request.
+type message struct {
+	data []byte
+	send *request
+}
+
+func newPeer(t *Transport, rank int, c *net.TCPConn, maxUnexp int) *peer {
+	p := &peer{t: t, rank: rank, conn: c, maxUnexp: maxUnexp,
+		posted: map[Tag][]*request{}, unexpected: map[Tag][]message{}}
+	p.cond = sync.NewCond(&p.mu)
+	p.scond = sync.NewCond(&p.smu)
+	if c != nil {
+		p.raw, _ = c.SyscallConn()
+	}
+	return p
+}
+
+func (p *peer) start() {
+	if p.conn == nil {
+		return
+	}
+	p.t.wg.Add(2)
+	go p.readLoop()
+	go p.writeLoop()
+}
+
+func (p *peer) lostError(cause error) error {
+	if p.t.isClosed() {
+		return fmt.Errorf("tcp: rank %d: %w", p.t.rank, collective.ErrClosed)
+	}
+	return fmt.Errorf("tcp: rank %d: connection to rank %d: %w: %w", p.t.rank, p.rank, collective.ErrPeerLost, cause)
+}
+
+// fail ends the peer: pending receives and queued sends complete with err,
+// messages already buffered stay deliverable, the connection closes.
+func (p *peer) fail(err error) {
+	p.mu.Lock()
+	var recvs []*request
+	if p.lost == nil {
+		p.lost = err
+		for tag, q := range p.posted {
+			recvs = append(recvs, q...)
+			delete(p.posted, tag)
+		}
+		for _, q := range p.unexpected { // self: senders wait on receives that will never come
+			for _, m := range q {
+				if m.send != nil {
+					m.send.complete(err)
+				}
+			}
+		}
+		if p.conn == nil {
+			clear(p.unexpected)
+		}
+	}
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	for _, r := range recvs {
+		r.complete(err)
+	}
+
+	p.smu.Lock()
+	var sends []*request
+	if p.serr == nil {
+		p.serr = err
+		sends = p.squeue
+		p.squeue = nil
+	}
+	p.scond.Broadcast()
+	p.smu.Unlock()
+	for _, r := range sends {
+		r.complete(err)
+	}
+	if p.conn != nil {
+		_ = p.conn.Close()
+	}
+}
+
+// recv posts a receive or completes it from a buffered message.
+func (p *peer) recv(tag Tag, b []byte) *request {
+	p.mu.Lock()
+	if q := p.unexpected[tag]; len(q) > 0 {
+		m := q[0]
+		if len(q) == 1 {
+			delete(p.unexpected, tag)
+		} else {
+			q[0] = message{}
+			p.unexpected[tag] = q[1:]
+		}
+		if m.send == nil {
+			p.unexpBytes -= len(m.data)
+			p.cond.Broadcast()
+		}
+		p.mu.Unlock()
+		data := m.data
+		if m.send != nil {
+			data = m.send.buf
+		}
+		err := p.deliver(tag, data, b)
+		if m.send != nil {
+			m.send.complete(nil)
+		}
+		return completed(err)
+	}
+	if p.lost != nil {
+		err := p.lost
+		p.mu.Unlock()
+		return completed(err)
+	}
+	r := newRequest(tag, b)
+	p.posted[tag] = append(p.posted[tag], r)
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	return r
+}
+
+// deliver copies a buffered message into a receive buffer.
+func (p *peer) deliver(tag Tag, data, b []byte) error {
+	if len(data) != len(b) {
+		return p.mismatch(tag, len(data), len(b))
+	}
+	copy(b, data)
+	return nil
+}
+
+func (p *peer) mismatch(tag Tag, got, want int) error {
+	return fmt.Errorf("tcp: rank %d: message from rank %d tag %#x: %d bytes into a %d-byte receive: %w",
+		p.t.rank, p.rank, uint64(tag), got, want, collective.ErrSizeMismatch)
+}
+
+// popPosted takes the first posted receive for tag; p.mu is held.
+func (p *peer) popPosted(tag Tag) *request {
+	q := p.posted[tag]
+	if len(q) == 0 {
+		return nil
+	}
+	r := q[0]
+	if len(q) == 1 {
+		delete(p.posted, tag)
+	} else {
+		q[0] = nil
+		p.posted[tag] = q[1:]
+	}
+	return r
+}
+
+// send starts a send to the peer.
+func (p *peer) send(tag Tag, b []byte) *request {
+	r := newRequest(tag, b)
+	if p.conn == nil {
+		p.sendSelf(r)
+		return r
+	}
+	binary.BigEndian.PutUint64(r.hdr[0:8], uint64(tag))
+	binary.BigEndian.PutUint64(r.hdr[8:16], uint64(len(b)))
+	p.smu.Lock()
+	if p.serr != nil {
+		err := p.serr
+		p.smu.Unlock()
+		r.complete(err)
+		return r
+	}
+	if p.sbusy || len(p.squeue) > 0 {
+		p.squeue = append(p.squeue, r)
+		p.scond.Signal()
+		p.smu.Unlock()
+		return r
+	}
+	p.sbusy = true
+	p.smu.Unlock()
+
+	// Inline: one writev that does not wait for socket space.
+	p.writeNow(r)
+	p.smu.Lock()
+	p.sbusy = false
+	if r.off < headerLen+len(r.buf) {
+		if p.serr != nil {
+			err := p.serr
+			p.smu.Unlock()
+			r.complete(err)
+			return r
+		}
+		p.squeue = append(p.squeue, nil)
+		copy(p.squeue[1:], p.squeue)
+		p.squeue[0] = r
+		p.scond.Signal()
+		p.smu.Unlock()
+		return r
+	}
+	if len(p.squeue) > 0 {
+		p.scond.Signal()
+	}
+	p.smu.Unlock()
+	r.complete(nil)
+	return r
+}
+
+// writeNow writes as much of r as the socket takes without blocking and
+// advances r.off. Errors are left for the writer goroutine to find.
+func (p *peer) writeNow(r *request) {
+	n := 0
+	iov := &p.iov
+	iov[0].Base = &r.hdr[0]
+	iov[0].SetLen(headerLen)
+	cnt := 1
+	if len(r.buf) > 0 {
+		iov[1].Base = &r.buf[0]
+		iov[1].SetLen(len(r.buf))
+		cnt = 2
+	}
+	_ = p.raw.Write(func(fd uintptr) bool {
+		m, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(cnt))
+		if e == 0 {
+			n = int(m)
+		}
+		return true
+	})
+	iov[0].Base, iov[1].Base = nil, nil
+	r.off = n
+}
+
+// sendSelf matches a send to self with a posted receive, or parks it.
+func (p *peer) sendSelf(r *request) {
+	p.mu.Lock()
+	if p.lost != nil {
+		err := p.lost
+		p.mu.Unlock()
+		r.complete(err)
+		return
+	}
+	if rr := p.popPosted(r.tag); rr != nil {
+		p.mu.Unlock()
+		rr.complete(p.deliver(r.tag, r.buf, rr.buf))
+		r.complete(nil)
+		return
+	}
+	p.unexpected[r.tag] = append(p.unexpected[r.tag], message{send: r})
+	p.mu.Unlock()
+}
+
+// writeLoop writes queued sends, several per writev.
+func (p *peer) writeLoop() {
+	defer p.t.wg.Done()
+	batch := make([]*request, 0, writeBatch)
+	bufs := make(net.Buffers, 0, 2*writeBatch)
+	for {
+		p.smu.Lock()
+		for p.serr == nil && (p.sbusy || len(p.squeue) == 0) {
+			p.scond.Wait()
+		}
+		if p.serr != nil {
+			p.smu.Unlock()
+			return
+		}
+		n := min(len(p.squeue), writeBatch)
+		batch = append(batch[:0], p.squeue[:n]...)
+		clear(p.squeue[:n])
+		p.squeue = p.squeue[n:]
+		if len(p.squeue) == 0 {
+			p.squeue = nil
+		}
+		p.sbusy = true
+		p.smu.Unlock()
+
+		bufs = bufs[:0]
+		for _, r := range batch {
+			if r.off < headerLen {
+				bufs = append(bufs, r.hdr[r.off:])
+			}
+			if b := r.buf[max(r.off-headerLen, 0):]; len(b) > 0 {
+				bufs = append(bufs, b)
+			}
+		}
+		wb := bufs // WriteTo consumes its receiver
+		_, err := wb.WriteTo(p.conn)
+		clear(bufs[:cap(bufs)])
+
+		p.smu.Lock()
+		p.sbusy = false
+		p.smu.Unlock()
+		if err != nil {
+			p.fail(p.lostError(err))
+			p.smu.Lock()
+			err = p.serr
+			p.smu.Unlock()
+		}
+		for i, r := range batch {
+			r.complete(err)
+			batch[i] = nil
+		}
+	}
+}
+
+// readLoop reads messages and hands each to its receive.
+func (p *peer) readLoop() {
+	defer p.t.wg.Done()
+	br := bufio.NewReaderSize(p.conn, 64<<10)
+	var hdr [headerLen]byte
+	var err error
+	for err == nil {
+		if _, err = io.ReadFull(br, hdr[:]); err != nil {
+			break
+		}
+		tag := Tag(binary.BigEndian.Uint64(hdr[0:8]))
+		size := binary.BigEndian.Uint64(hdr[8:16])
+		if size > maxMessage {
+			err = fmt.Errorf("message header says %d bytes", size)
+			break
+		}
+		err = p.readMessage(br, tag, int(size))
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	p.fail(p.lostError(err))
+}
+
+// readMessage reads one payload: into its posted receive, else into a
+// buffer within the unexpected budget, else it waits for a receive.
+func (p *peer) readMessage(br *bufio.Reader, tag Tag, n int) error {
+	p.mu.Lock()
+	var r *request
+	for {
+		if p.lost != nil {
+			p.mu.Unlock()
+			return p.lost
+		}
+		if r = p.popPosted(tag); r != nil {
+			break
+		}
+		if p.unexpBytes+n <= p.maxUnexp {
+			p.unexpBytes += n
+			break
+		}
+		p.cond.Wait()
+	}
+	p.mu.Unlock()
+
+	if r != nil {
+		if n != len(r.buf) {
+			_, err := br.Discard(n)
+			r.complete(p.mismatch(tag, n, len(r.buf)))
+			return err
+		}
+		if _, err := io.ReadFull(br, r.buf); err != nil {
+			r.complete(p.lostError(err))
+			return err
+		}
+		r.complete(nil)
+		return nil
+	}
+	data := make([]byte, n)
+	if _, err := io.ReadFull(br, data); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	if r = p.popPosted(tag); r != nil { // posted while we read
+		p.unexpBytes -= n
+		p.cond.Broadcast()
+		p.mu.Unlock()
+		r.complete(p.deliver(tag, data, r.buf))
+		return nil
+	}
+	p.unexpected[tag] = append(p.unexpected[tag], message{data: data})
+	p.mu.Unlock()
+	return nil
+}

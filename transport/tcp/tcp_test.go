@@ -1,0 +1,266 @@
+package tcp_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opennetworks/onetdp/collective"
+	"github.com/opennetworks/onetdp/collective/collectivetest"
+	"github.com/opennetworks/onetdp/lab"
+	"github.com/opennetworks/onetdp/lab/labtest"
+	"github.com/opennetworks/onetdp/transport/tcp"
+)
+
+// loopback builds n transports on 127.0.0.1 over one in-memory store.
+func loopback(t testing.TB, n int, o tcp.Options) []*tcp.Transport {
+	t.Helper()
+	store := collective.NewMemStore()
+	ts := make([]*tcp.Transport, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for r := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := o
+			o.Store, o.Rank, o.Size = store, r, n
+			if o.ListenAddr == "" {
+				o.ListenAddr = "127.0.0.1:0"
+			}
+			if o.Timeout == 0 {
+				o.Timeout = 20 * time.Second
+			}
+			ts[r], errs[r] = tcp.New(context.Background(), o)
+		}()
+	}
+	wg.Wait()
+	for _, tr := range ts {
+		if tr != nil {
+			t.Cleanup(func() { tr.Close() })
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+func asTransports(ts []*tcp.Transport) []collective.Transport {
+	out := make([]collective.Transport, len(ts))
+	for i, tr := range ts {
+		out[i] = tr
+	}
+	return out
+}
+
+func TestConformanceLoopback(t *testing.T) {
+	collectivetest.TestTransport(t, func(t *testing.T, n int) []collective.Transport {
+		return asTransports(loopback(t, n, tcp.Options{}))
+	})
+}
+
+// TestConformanceSmallBudget runs the suite with a 4 KiB unexpected-message
+// budget, so large early messages go through backpressure.
+func TestConformanceSmallBudget(t *testing.T) {
+	collectivetest.TestTransport(t, func(t *testing.T, n int) []collective.Transport {
+		return asTransports(loopback(t, n, tcp.Options{MaxUnexpectedBytes: 4096, SocketBuffer: 64 << 10}))
+	})
+}
+
+// TestConformanceLab runs the suite across a 4-host lab: each rank's
+// sockets live in its own host's namespace, found through a TCP store
+// would be overkill here; the in-memory store suffices for the addresses.
+func TestConformanceLab(t *testing.T) {
+	l := labtest.New(t, lab.Options{Hosts: 4})
+	collectivetest.TestTransport(t, func(t *testing.T, n int) []collective.Transport {
+		if n > len(l.Hosts) {
+			t.Fatalf("suite wants %d ranks, lab has %d hosts", n, len(l.Hosts))
+		}
+		return asTransports(inLab(t, l, n))
+	})
+}
+
+func inLab(t *testing.T, l *lab.Lab, n int) []*tcp.Transport {
+	t.Helper()
+	store := collective.NewMemStore()
+	ts := make([]*tcp.Transport, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for r := range n {
+		h := &l.Hosts[r]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[r] = h.Do(func() error {
+				var err error
+				ts[r], err = tcp.New(context.Background(), tcp.Options{
+					Store: store, Rank: r, Size: n, Timeout: 20 * time.Second,
+					ListenAddr: net.JoinHostPort(h.Addr.Addr().String(), "0"),
+				})
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	for _, tr := range ts {
+		if tr != nil {
+			t.Cleanup(func() { tr.Close() })
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// TestLabHosts: ranks in different lab namespaces report different hosts,
+// and traffic crosses the lab.
+func TestLabHosts(t *testing.T) {
+	l := labtest.New(t, lab.Options{Hosts: 3})
+	ts := inLab(t, l, 3)
+	info := ts[0].Info()
+	if info.Name != "tcp" || len(info.Host) != 3 {
+		t.Fatalf("info = %+v", info)
+	}
+	seen := map[string]bool{}
+	for _, h := range info.Host {
+		if h == "" || seen[h] || !strings.Contains(h, "/netns:") {
+			t.Fatalf("hosts %q: want three distinct netns-qualified names", info.Host)
+		}
+		seen[h] = true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msg := bytes.Repeat([]byte("lab"), 100000)
+	got := make([]byte, len(msg))
+	r, _ := ts[2].Irecv(0, 5, got)
+	s, _ := ts[0].Isend(2, 5, msg)
+	if err := s.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Wait(ctx); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("across the lab: %v, equal %v", err, bytes.Equal(got, msg))
+	}
+}
+
+func TestLoopbackSameHost(t *testing.T) {
+	ts := loopback(t, 3, tcp.Options{})
+	h := ts[1].Info().Host
+	if len(h) != 3 || h[0] == "" || h[0] != h[1] || h[1] != h[2] {
+		t.Fatalf("hosts %q: want one host for three loopback ranks", h)
+	}
+}
+
+// TestUnexpectedBackpressure: with a small budget, messages sent before any
+// receive is posted are all delivered, in order, once receives come.
+func TestUnexpectedBackpressure(t *testing.T) {
+	ts := loopback(t, 2, tcp.Options{MaxUnexpectedBytes: 1000, SocketBuffer: 32 << 10})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const count, size = 64, 100 << 10 // 6.4 MB, far past budget and socket buffers
+	var sends []collective.Request
+	for i := range count {
+		b := bytes.Repeat([]byte{byte(i)}, size)
+		s, err := ts[0].Isend(1, 3, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sends = append(sends, s)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if done, _ := sends[count-1].Test(); done {
+		t.Fatalf("last send done before any receive: nothing held back")
+	}
+	for i := range count {
+		got := make([]byte, size)
+		r, err := ts[1].Irecv(0, 3, got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got[0] != byte(i) || got[size-1] != byte(i) {
+			t.Fatalf("message %d carries %d", i, got[0])
+		}
+	}
+	for i, s := range sends {
+		if err := s.Wait(ctx); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+}
+
+func TestSelf(t *testing.T) {
+	ts := loopback(t, 1, tcp.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := ts[0].Isend(0, 1, []byte("me"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 2)
+	r, _ := ts[0].Irecv(0, 1, got)
+	if err := r.Wait(ctx); err != nil || string(got) != "me" {
+		t.Fatalf("self: %q, %v", got, err)
+	}
+	if err := s.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts[0].Isend(1, 1, nil); !errors.Is(err, collective.ErrInvalidArgument) {
+		t.Fatalf("send to rank 1 of 1: %v", err)
+	}
+}
+
+// TestStrangerIgnored: a connection with a wrong handshake, racing rank 0
+// to rank 1's listener, does not count as a rank.
+func TestStrangerIgnored(t *testing.T) {
+	store := collective.NewMemStore()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ts := make([]*tcp.Transport, 2)
+	errc := make(chan error, 2)
+	for r := range 2 {
+		go func() {
+			var err error
+			ts[r], err = tcp.New(ctx, tcp.Options{Store: store, Rank: r, Size: 2, ListenAddr: "127.0.0.1:0"})
+			errc <- err
+		}()
+	}
+	v, err := store.Get(ctx, "tcp/rank/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _, _ := strings.Cut(string(v), "\n")
+	if nc, err := net.Dial("tcp", addr); err == nil {
+		nc.Write([]byte("GET / HTTP/1.0\r\n\r\nxxxxxx"))
+		nc.Close()
+	}
+	if err := errors.Join(<-errc, <-errc); err != nil {
+		t.Fatal(err)
+	}
+	defer ts[0].Close()
+	defer ts[1].Close()
+	r, _ := ts[1].Irecv(0, 1, make([]byte, 1))
+	s, _ := ts[0].Isend(1, 1, []byte{1})
+	if err := errors.Join(s.Wait(ctx), r.Wait(ctx)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNewTimeout(t *testing.T) {
+	store := collective.NewMemStore()
+	_, err := tcp.New(context.Background(), tcp.Options{Store: store, Rank: 1, Size: 2, ListenAddr: "127.0.0.1:0", Timeout: 100 * time.Millisecond})
+	if !errors.Is(err, collective.ErrTimeout) {
+		t.Fatalf("new without rank 0: %v, want ErrTimeout", err)
+	}
+	if _, err := tcp.New(context.Background(), tcp.Options{Store: store, Rank: 2, Size: 2}); !errors.Is(err, collective.ErrInvalidArgument) {
+		t.Fatalf("rank 2 of 2: %v", err)
+	}
+}

@@ -308,6 +308,16 @@ func (c *Communicator) execute(h *Handle) error {
 	}
 	x.release(err == nil)
 	if err != nil {
+		if errors.Is(err, ErrPeerLost) {
+			// A lost peer is often an aborting one whose notice is a
+			// moment behind: prefer reporting the abort.
+			t := time.NewTimer(abortGrace)
+			select {
+			case <-c.aborted:
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		if cause := c.stopCause(); cause != nil && !errors.Is(err, ErrAborted) && !errors.Is(err, ErrTimeout) {
 			err = fmt.Errorf("%w (after %w)", cause, err)
 		}
@@ -321,6 +331,10 @@ func (c *Communicator) stopCause() error {
 	defer c.mu.Unlock()
 	return c.stopErr
 }
+
+// abortGrace is how long a failed operation waits for an abort notice
+// before reporting a lost peer.
+const abortGrace = 100 * time.Millisecond
 
 // Abort fails every pending and queued operation here with an error
 // wrapping ErrAborted (and err, if not nil), tells every peer to do the

@@ -159,15 +159,17 @@ func runOne(ctx context.Context, cm *collective.Communicator, c Case, in []byte,
 	r, n := cm.Rank(), cm.Size()
 	send := append([]byte(nil), in...)
 	var recv []byte
-	var h *collective.Handle
-	var err error
+	// Each case sets the non-blocking call; block is the blocking one.
+	var start func() (*collective.Handle, error)
+	var block func() error
 	switch c.Op {
 	case collective.OpAllReduce:
 		recv = make([]byte, len(in))
 		if inPlace {
 			recv, send = send, nil
 		}
-		h, err = cm.IAllReduce(ctx, send, recv, c.DType, c.Reduce)
+		start = func() (*collective.Handle, error) { return cm.IAllReduce(ctx, send, recv, c.DType, c.Reduce) }
+		block = func() error { return cm.AllReduce(ctx, send, recv, c.DType, c.Reduce) }
 	case collective.OpReduce:
 		if r == c.Root {
 			recv = make([]byte, len(in))
@@ -175,55 +177,63 @@ func runOne(ctx context.Context, cm *collective.Communicator, c Case, in []byte,
 				recv, send = send, nil
 			}
 		}
-		h, err = cm.IReduce(ctx, send, recv, c.DType, c.Reduce, c.Root)
+		start = func() (*collective.Handle, error) { return cm.IReduce(ctx, send, recv, c.DType, c.Reduce, c.Root) }
+		block = func() error { return cm.Reduce(ctx, send, recv, c.DType, c.Reduce, c.Root) }
 	case collective.OpReduceScatter:
 		blk := len(in) / n
 		recv = make([]byte, blk)
 		if inPlace {
 			recv = send[r*blk : (r+1)*blk]
 		}
-		h, err = cm.IReduceScatter(ctx, send, recv, c.DType, c.Reduce)
+		start = func() (*collective.Handle, error) { return cm.IReduceScatter(ctx, send, recv, c.DType, c.Reduce) }
+		block = func() error { return cm.ReduceScatter(ctx, send, recv, c.DType, c.Reduce) }
 	case collective.OpAllGather:
 		recv = make([]byte, len(in)*n)
 		if inPlace {
 			copy(recv[r*len(in):], in)
 			send = nil
 		}
-		h, err = cm.IAllGather(ctx, send, recv)
+		start = func() (*collective.Handle, error) { return cm.IAllGather(ctx, send, recv) }
+		block = func() error { return cm.AllGather(ctx, send, recv) }
 	case collective.OpBroadcast:
 		recv = make([]byte, len(in))
 		if inPlace {
 			recv, send = send, nil
 		}
-		h, err = cm.IBroadcast(ctx, send, recv, c.Root)
+		start = func() (*collective.Handle, error) { return cm.IBroadcast(ctx, send, recv, c.Root) }
+		block = func() error { return cm.Broadcast(ctx, send, recv, c.Root) }
 	case collective.OpAllToAll:
 		recv = make([]byte, len(in))
 		if inPlace {
 			recv, send = send, nil
 		}
-		h, err = cm.IAllToAll(ctx, send, recv)
+		start = func() (*collective.Handle, error) { return cm.IAllToAll(ctx, send, recv) }
+		block = func() error { return cm.AllToAll(ctx, send, recv) }
 	case collective.OpBarrier:
-		h, err = cm.IBarrier(ctx)
+		start = func() (*collective.Handle, error) { return cm.IBarrier(ctx) }
+		block = func() error { return cm.Barrier(ctx) }
 	default:
 		return nil, fmt.Errorf("run %v: %w", c.Op, collective.ErrNotSupported)
 	}
-	if err != nil {
-		return nil, err
-	}
-	if nonBlocking {
-		for {
-			if done, err := h.Test(); done {
-				if err != nil {
-					return nil, err
-				}
-				break
-			}
-			if err := h.Wait(ctx); err != nil {
-				return nil, err
-			}
+	if !nonBlocking {
+		if err := block(); err != nil {
+			return nil, err
 		}
-	} else if err := h.Wait(ctx); err != nil {
-		return nil, err
+	} else {
+		h, err := start()
+		if err != nil {
+			return nil, err
+		}
+		// Poll with Test, then Wait.
+		if done, err := h.Test(); done && err != nil {
+			return nil, err
+		}
+		if err := h.Wait(ctx); err != nil {
+			return nil, err
+		}
+		if done, err := h.Test(); !done || err != nil {
+			return nil, fmt.Errorf("rank %d: Test after Wait: done %v, %v", r, done, err)
+		}
 	}
 	if send != nil && !inPlace && !bytes.Equal(send, in) {
 		return nil, fmt.Errorf("rank %d: %v changed its send buffer", r, c.Op)

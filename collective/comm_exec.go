@@ -19,6 +19,9 @@ type call struct {
 	peer       int    // Send, Recv
 	tag        uint64 // Send, Recv: the caller's tag
 	bytes      int    // the size selection looks at (see bytesOf)
+	// posted, for a non-blocking Send/Recv, is closed once its transport
+	// request is posted, so that ISend/IRecv return in posting order.
+	posted chan struct{}
 }
 
 // exec is what an algorithm runs with: the call, where it is, and
@@ -55,6 +58,7 @@ func (x *exec) tag(step int) Tag {
 // isend starts sending b to peer under step's tag.
 func (x *exec) isend(peer, step int, b []byte) (xreq, error) {
 	r, err := x.t.Isend(peer, x.tag(step), b)
+	x.markPosted()
 	if err != nil {
 		return xreq{}, x.transportErr(fmt.Errorf("send %d bytes to rank %d: %w", len(b), peer, err))
 	}
@@ -64,10 +68,19 @@ func (x *exec) isend(peer, step int, b []byte) (xreq, error) {
 // irecv starts receiving from peer under step's tag into b.
 func (x *exec) irecv(peer, step int, b []byte) (xreq, error) {
 	r, err := x.t.Irecv(peer, x.tag(step), b)
+	x.markPosted()
 	if err != nil {
 		return xreq{}, x.transportErr(fmt.Errorf("receive %d bytes from rank %d: %w", len(b), peer, err))
 	}
 	return xreq{r: r, peer: peer, recv: true}, nil
+}
+
+// markPosted closes posted (once).
+func (x *exec) markPosted() {
+	if x.posted != nil {
+		close(x.posted)
+		x.posted = nil
+	}
 }
 
 // wait waits for every request in order. When the deadline passes it

@@ -148,12 +148,7 @@ func (c *Communicator) IBarrier(ctx context.Context) (*Handle, error) {
 // between two ranks with the same tag match in order; they are not
 // ordered with collectives.
 func (c *Communicator) Send(ctx context.Context, buf []byte, peer int, tag uint64) error {
-	h, err := c.ISend(ctx, buf, peer, tag)
-	if err != nil {
-		return err
-	}
-	h.finish(c.execute(h))
-	return h.err
+	return c.run(c.ISend(ctx, buf, peer, tag))
 }
 
 // ISend is the non-blocking Send.
@@ -181,12 +176,21 @@ func (c *Communicator) IRecv(ctx context.Context, buf []byte, peer int, tag uint
 	return c.startP2P(ctx, call{kind: OpRecv, recv: buf, peer: peer, tag: tag, bytes: len(buf)})
 }
 
+// startP2P runs a Send/Recv in its own goroutine but returns only once
+// its transport request is posted (or it failed), so that calls on one
+// tag match in the order they were made.
 func (c *Communicator) startP2P(ctx context.Context, cl call) (*Handle, error) {
+	posted := make(chan struct{})
+	cl.posted = posted
 	h, err := c.issue(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
 	go func() { h.finish(c.execute(h)) }()
+	select {
+	case <-posted:
+	case <-h.done:
+	}
 	return h, nil
 }
 

@@ -32,6 +32,7 @@ func ReduceOut(dst, a, b []byte, dt DType, op Op) error {
 
 // Finish completes a reduction over n ranks: Avg divides every element by
 // n (integers truncate toward zero); the other reductions leave buf as is.
+// n runs from 1 to math.MaxInt32.
 func Finish(buf []byte, dt DType, op Op, n int) error {
 	if err := checkReduce(len(buf), len(buf), dt, op); err != nil {
 		return err
@@ -39,7 +40,7 @@ func Finish(buf []byte, dt DType, op Op, n int) error {
 	if op != Avg || n == 1 {
 		return nil
 	}
-	if n < 1 {
+	if n < 1 || n > math.MaxInt32 {
 		return fmt.Errorf("reduce: average over %d ranks: %w", n, ErrInvalidArgument)
 	}
 	divideFast(buf, dt, n)

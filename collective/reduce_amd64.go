@@ -98,6 +98,21 @@ func bf16MinAVX2(dst, a, b *byte, n int)
 //go:noescape
 func bf16MaxAVX2(dst, a, b *byte, n int)
 
+// The division kernels behind Finish: buf[i] /= d over n bytes, n a
+// multiple of 32.
+
+//go:noescape
+func f32DivAVX2(buf *byte, n int, d float32)
+
+//go:noescape
+func f64DivAVX2(buf *byte, n int, d float64)
+
+//go:noescape
+func f16DivF16C(buf *byte, n int, d float32)
+
+//go:noescape
+func bf16DivAVX2(buf *byte, n int, d float32)
+
 // The CPU features the kernels need, read once; tests turn them off to
 // reach the portable path.
 var (
@@ -208,4 +223,29 @@ func reduceAVX2(dst, a, b []byte, dt DType, op Op) bool {
 		return false
 	}
 	return true
+}
+
+// divideFast is Finish's division: the vector kernel for the float types
+// over the largest multiple of 32 bytes, the portable loops for the rest
+// and for the integer types (which have no vector division).
+func divideFast(buf []byte, dt DType, n int) {
+	if m := len(buf) &^ 31; m > 0 && useAVX2 {
+		p, done := &buf[0], true
+		switch {
+		case dt == Float32:
+			f32DivAVX2(p, m, float32(n))
+		case dt == Float64:
+			f64DivAVX2(p, m, float64(n))
+		case dt == Float16 && useF16C:
+			f16DivF16C(p, m, float32(n))
+		case dt == BFloat16:
+			bf16DivAVX2(p, m, float32(n))
+		default:
+			done = false
+		}
+		if done {
+			buf = buf[m:]
+		}
+	}
+	dividePortable(buf, dt, n)
 }

@@ -6,7 +6,7 @@
 // n a multiple of 32 (the Go side does the remainder). Loads and stores
 // are unaligned; every 32-byte block is loaded before it is stored, so dst
 // may be a or b. Registers: DI dst, SI a, DX b, CX n-64, AX offset;
-// Y0-Y7 scratch, Y12-Y15 constants set up once per call.
+// Y0-Y7 scratch, Y8 and Y13-Y15 constants set up once per call.
 
 // KERNEL emits one kernel: SETUP once, then BODY(off) for 32 bytes at
 // AX+off, 64 bytes per loop iteration and a last 32-byte step.
@@ -102,13 +102,17 @@ done: \
 
 // bfloat16 -> float32 is a 16-bit shift: unpacking with a zero register
 // (Y15) puts each half in the top of a dword. The way back rounds to
-// nearest even in integers ((b + 0x7fff + lsb) >> 16, NaN as (b>>16)|0x40,
-// exactly Float32ToBFloat16) and VPACKUSDW undoes the unpack's lane order.
-// Constants: Y14 = 1, Y13 = 0x7fff, Y12 = 0x40 in every dword.
-#define BF16_RND(x, t1, t2) \
-	VPSRLD $16, x, t1; VPAND Y14, t1, t2; VPADDD t2, x, t2; VPADDD Y13, t2, t2; \
-	VPSRLD $16, t2, t2; VPOR Y12, t1, t1; VCMPPS $3, x, x, x; VPBLENDVB x, t1, t2, x
-#define BF16(REG, off) \
+// nearest even in integers, (b + 0x7fff + lsb) >> 16 as Float32ToBFloat16
+// does, and VPACKUSDW undoes the unpack's lane order. No NaN case is
+// needed: a sum, product or quotient that is NaN is an input NaN quieted
+// or the default NaN, both with zero low halves, which the rounding
+// leaves alone. Min and max return an input (exact in bfloat16) or the
+// all-ones NaN, so they only shift. Constants: Y14 = 1, Y13 = 0x7fff in
+// every dword.
+#define BF16_RND(x, t1) \
+	VPSRLD $16, x, t1; VPAND Y14, t1, t1; VPADDD t1, x, x; VPADDD Y13, x, x; VPSRLD $16, x, x
+#define BF16_EXACT(x, t1) VPSRLD $16, x, x
+#define BF16(REG, RND, off) \
 	VMOVDQU off(SI)(AX*1), Y0; \
 	VMOVDQU off(DX)(AX*1), Y1; \
 	VPUNPCKHWD Y0, Y15, Y4; \
@@ -117,15 +121,14 @@ done: \
 	VPUNPCKLWD Y1, Y15, Y1; \
 	REG(Y0, Y1, Y2, Y3); \
 	REG(Y4, Y5, Y6, Y7); \
-	BF16_RND(Y0, Y2, Y3); \
-	BF16_RND(Y4, Y6, Y7); \
+	RND(Y0, Y2); \
+	RND(Y4, Y6); \
 	VPACKUSDW Y4, Y0, Y0; \
 	VMOVDQU Y0, off(DI)(AX*1)
 #define SETUP_BF16 \
 	VPXOR Y15, Y15, Y15; \
 	MOVL $1, R8; VMOVD R8, X14; VPBROADCASTD X14, Y14; \
-	MOVL $0x7fff, R8; VMOVD R8, X13; VPBROADCASTD X13, Y13; \
-	MOVL $0x40, R8; VMOVD R8, X12; VPBROADCASTD X12, Y12
+	MOVL $0x7fff, R8; VMOVD R8, X13; VPBROADCASTD X13, Y13
 
 #define F32SUM(off) SIMPLE(VADDPS, off)
 #define F32PROD(off) SIMPLE(VMULPS, off)
@@ -153,10 +156,10 @@ done: \
 #define H16PROD(off) HALF(MULPS_R, off)
 #define H16MIN(off) HALF(MINPS_R, off)
 #define H16MAX(off) HALF(MAXPS_R, off)
-#define BF16SUM(off) BF16(ADDPS_R, off)
-#define BF16PROD(off) BF16(MULPS_R, off)
-#define BF16MIN(off) BF16(MINPS_R, off)
-#define BF16MAX(off) BF16(MAXPS_R, off)
+#define BF16SUM(off) BF16(ADDPS_R, BF16_RND, off)
+#define BF16PROD(off) BF16(MULPS_R, BF16_RND, off)
+#define BF16MIN(off) BF16(MINPS_R, BF16_EXACT, off)
+#define BF16MAX(off) BF16(MAXPS_R, BF16_EXACT, off)
 
 KERNEL(·f32SumAVX2, NOSETUP, F32SUM)
 KERNEL(·f32ProdAVX2, NOSETUP, F32PROD)
@@ -188,3 +191,58 @@ KERNEL(·bf16SumAVX2, SETUP_BF16, BF16SUM)
 KERNEL(·bf16ProdAVX2, SETUP_BF16, BF16PROD)
 KERNEL(·bf16MinAVX2, SETUP_BF16, BF16MIN)
 KERNEL(·bf16MaxAVX2, SETUP_BF16, BF16MAX)
+
+// DIVKERNEL emits buf[i] /= d over n bytes (a multiple of 32) for
+// Finish, with the same loop shape as KERNEL; SETUP broadcasts d into Y8.
+// x/d in float32 then one rounding to the half type is what
+// divideGeneric computes.
+#define DIVKERNEL(name, ARGS, SETUP, BODY) \
+TEXT name(SB), NOSPLIT, $0-ARGS; \
+	MOVQ buf+0(FP), DI; \
+	MOVQ n+8(FP), CX; \
+	SETUP; \
+	XORQ AX, AX; \
+	SUBQ $64, CX; \
+	JL   tail; \
+loop: \
+	BODY(0); \
+	BODY(32); \
+	ADDQ $64, AX; \
+	CMPQ AX, CX; \
+	JLE  loop; \
+tail: \
+	ADDQ $64, CX; \
+	CMPQ AX, CX; \
+	JGE  done; \
+	BODY(0); \
+done: \
+	VZEROUPPER; \
+	RET
+
+#define SETUP_DIVS VBROADCASTSS d+16(FP), Y8
+#define SETUP_DIVD VBROADCASTSD d+16(FP), Y8
+#define SETUP_DIVBF16 SETUP_DIVS; SETUP_BF16
+#define F32DIV(off) VMOVUPS off(DI)(AX*1), Y0; VDIVPS Y8, Y0, Y0; VMOVUPS Y0, off(DI)(AX*1)
+#define F64DIV(off) VMOVUPD off(DI)(AX*1), Y0; VDIVPD Y8, Y0, Y0; VMOVUPD Y0, off(DI)(AX*1)
+#define H16DIV(off) \
+	VCVTPH2PS off(DI)(AX*1), Y0; \
+	VCVTPH2PS off+16(DI)(AX*1), Y1; \
+	VDIVPS Y8, Y0, Y0; \
+	VDIVPS Y8, Y1, Y1; \
+	VCVTPS2PH $0, Y0, off(DI)(AX*1); \
+	VCVTPS2PH $0, Y1, off+16(DI)(AX*1)
+#define BF16DIV(off) \
+	VMOVDQU off(DI)(AX*1), Y0; \
+	VPUNPCKHWD Y0, Y15, Y4; \
+	VPUNPCKLWD Y0, Y15, Y0; \
+	VDIVPS Y8, Y0, Y0; \
+	VDIVPS Y8, Y4, Y4; \
+	BF16_RND(Y0, Y2); \
+	BF16_RND(Y4, Y6); \
+	VPACKUSDW Y4, Y0, Y0; \
+	VMOVDQU Y0, off(DI)(AX*1)
+
+DIVKERNEL(·f32DivAVX2, 20, SETUP_DIVS, F32DIV)
+DIVKERNEL(·f64DivAVX2, 24, SETUP_DIVD, F64DIV)
+DIVKERNEL(·f16DivF16C, 20, SETUP_DIVS, H16DIV)
+DIVKERNEL(·bf16DivAVX2, 20, SETUP_DIVBF16, BF16DIV)

@@ -277,8 +277,8 @@ func TestFinishMatchesGeneric(t *testing.T) {
 	for _, dt := range DTypes() {
 		size := dt.Size()
 		buf, want, scratch := make([]byte, 300*size+8), make([]byte, 300*size), make([]byte, 300*size+8)
-		for _, ranks := range []int{2, 3, 7, 128, 200, 1 << 20} {
-			for _, n := range []int{0, 1, 15, 64, 300} {
+		for _, ranks := range []int{2, 3, 7, 128, 200, 1 << 20, math.MaxInt32} {
+			for n := 0; n <= 300; n += 1 + n/16 {
 				for _, off := range []int{0, 1, 3} {
 					p := buf[off : off+n*size]
 					randomPair(rng, dt, p, scratch[:len(p)])
@@ -291,6 +291,26 @@ func TestFinishMatchesGeneric(t *testing.T) {
 						t.Fatalf("%v over %d ranks, %d elements at +%d: %s", dt, ranks, n, off, msg)
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestFinishHalfExhaustive divides every float16 and bfloat16 value.
+func TestFinishHalfExhaustive(t *testing.T) {
+	buf, want := make([]byte, 1<<17), make([]byte, 1<<17)
+	for _, dt := range []DType{Float16, BFloat16} {
+		for _, ranks := range []int{2, 3, 5, 6, 7, 8, 100, 1000, 12345} {
+			for i := range 1 << 16 {
+				binary.LittleEndian.PutUint16(buf[2*i:], uint16(i))
+			}
+			copy(want, buf)
+			divideGeneric(want, dt, ranks)
+			if err := Finish(buf, dt, Avg, ranks); err != nil {
+				t.Fatal(err)
+			}
+			if msg := sameReduced(dt, buf, want); msg != "" {
+				t.Fatalf("%v over %d ranks: %s", dt, ranks, msg)
 			}
 		}
 	}
@@ -310,6 +330,8 @@ func TestFinishLeavesOtherOps(t *testing.T) {
 
 func TestReduceErrors(t *testing.T) {
 	b4, b8 := make([]byte, 4), make([]byte, 8)
+	tooMany := math.MaxInt32
+	tooMany++ // negative where int has 32 bits: rejected either way
 	cases := []struct {
 		name string
 		err  error
@@ -320,6 +342,7 @@ func TestReduceErrors(t *testing.T) {
 		{"bad op", ReduceInto(b4, b4, Float32, Op(99))},
 		{"short destination", ReduceOut(b4, b8, b8, Float32, Sum)},
 		{"zero ranks", Finish(b4, Float32, Avg, 0)},
+		{"too many ranks", Finish(b4, Int32, Avg, tooMany)},
 		{"finish partial", Finish(b4[:3], Float32, Avg, 2)},
 	}
 	for _, c := range cases {

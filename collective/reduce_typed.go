@@ -145,9 +145,10 @@ func reduceBFloat16(d, a, b []uint16, op Op) {
 	}
 }
 
-// divideFast divides every element by n (n >= 2) exactly as divideGeneric
-// does, with typed loops where the buffer allows.
-func divideFast(buf []byte, dt DType, n int) {
+// dividePortable divides every element by n (2 <= n <= MaxInt32) exactly
+// as divideGeneric does, with typed loops where the buffer allows and a
+// 256-entry quotient table for the byte types.
+func dividePortable(buf []byte, dt DType, n int) {
 	if len(buf) == 0 {
 		return
 	}
@@ -176,14 +177,18 @@ func divideFast(buf []byte, dt DType, n int) {
 		for i := range s {
 			s[i] = Float32ToBFloat16(BFloat16ToFloat32(s[i]) / d)
 		}
-	case Int8:
-		s, d := view[int8](buf), int8(max(-128, min(127, n)))
-		for i := range s {
-			s[i] /= d
+	case Int8, Uint8:
+		if len(buf) < 256 {
+			divideGeneric(buf, dt, n)
+			return
 		}
-	case Uint8:
-		for i := range buf {
-			buf[i] = byte(int(buf[i]) / n)
+		var q [256]byte
+		for i := range q {
+			q[i] = byte(i)
+		}
+		divideGeneric(q[:], dt, n)
+		for i, v := range buf {
+			buf[i] = q[v]
 		}
 	case Int32:
 		s, d := view[int32](buf), int32(n)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/opennetworks/onetdp/collective"
 	"github.com/opennetworks/onetdp/rdma/rocev2"
+	"github.com/opennetworks/onetdp/transport/adaptive"
 	"github.com/opennetworks/onetdp/transport/rdmatransport"
+	"github.com/opennetworks/onetdp/transport/tcp"
 )
 
 // TransportKind names the collective transport OpenTransport builds.
@@ -18,9 +21,19 @@ const (
 	// RDMAOptions.Transport says), the software RoCEv2 engine on it, and
 	// transport/rdmatransport over the engine.
 	TransportRoCEv2 TransportKind = "rocev2"
-	// "tcp" (transport/tcp) and "adaptive" (transport/adaptive) join the
-	// switch in OpenTransport when those packages land.
+	// TransportTCP: kernel TCP between the ranks (transport/tcp), listening
+	// on RDMA.Addr.
+	TransportTCP TransportKind = "tcp"
+	// TransportAdaptive: both, with each message sent over the one that is
+	// faster for its size (transport/adaptive, the seed's adaptive
+	// protocol selection): rocev2 below the threshold, tcp from it on. The
+	// threshold is measured when the group starts unless
+	// Adaptive.Threshold is set.
+	TransportAdaptive TransportKind = "adaptive"
 )
+
+// TransportKinds lists the kinds OpenTransport builds.
+var TransportKinds = []TransportKind{TransportRoCEv2, TransportTCP, TransportAdaptive}
 
 // TransportOptions configure OpenTransport.
 type TransportOptions struct {
@@ -41,6 +54,13 @@ type TransportOptions struct {
 	// Prefix are set from the fields above, and its Name, when empty, to
 	// "rocev2/<port kind>" ("rocev2/af_xdp", "rocev2/udp").
 	RoCEv2 rdmatransport.Options
+	// TCP holds further settings of the tcp transport; its Store, Rank,
+	// Size and Prefix are set from the fields above, and its ListenAddr,
+	// when empty, to RDMA.Addr with a free port.
+	TCP tcp.Options
+	// Adaptive holds the adaptive transport's threshold and measured
+	// sizes; its Small and Large are the rocev2 and tcp transports.
+	Adaptive adaptive.Options
 }
 
 // OpenTransport builds a connected collective transport for this rank:
@@ -56,11 +76,63 @@ func OpenTransport(ctx context.Context, o TransportOptions) (collective.Transpor
 			return nil, err // not a typed nil in the interface
 		}
 		return t, nil
-	// case TransportTCP: transport/tcp
-	// case TransportAdaptive: transport/adaptive over the two
+	case TransportTCP:
+		t, err := openTCP(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
+	case TransportAdaptive:
+		return openAdaptive(ctx, o)
 	default:
-		return nil, fmt.Errorf("open transport: kind %q (want %q): %w", o.Kind, TransportRoCEv2, collective.ErrNotSupported)
+		return nil, fmt.Errorf("open transport: kind %q (want rocev2, tcp or adaptive): %w", o.Kind, collective.ErrNotSupported)
 	}
+}
+
+func openTCP(ctx context.Context, o TransportOptions) (*tcp.Transport, error) {
+	to := o.TCP
+	to.Store, to.Rank, to.Size = o.Store, o.Rank, o.Size
+	if o.Prefix != "" {
+		to.Prefix = o.Prefix
+	}
+	if to.ListenAddr == "" && to.Listener == nil {
+		if !o.RDMA.Addr.IsValid() {
+			return nil, fmt.Errorf("open tcp transport, rank %d: no address: %w", o.Rank, collective.ErrInvalidArgument)
+		}
+		to.ListenAddr = netip.AddrPortFrom(o.RDMA.Addr, 0).String()
+	}
+	t, err := tcp.New(ctx, to)
+	if err != nil {
+		return nil, fmt.Errorf("open tcp transport: %w", err)
+	}
+	return t, nil
+}
+
+// openAdaptive opens rocev2 and tcp under distinct store prefixes and
+// joins them; on failure nothing stays open.
+func openAdaptive(ctx context.Context, o TransportOptions) (collective.Transport, error) {
+	base := o.Prefix
+	if base == "" {
+		base = "adaptive"
+	}
+	ro, to := o, o
+	ro.Prefix, to.Prefix = base+"/rocev2", base+"/tcp"
+	small, err := openRoCEv2(ctx, ro)
+	if err != nil {
+		return nil, err
+	}
+	large, err := openTCP(ctx, to)
+	if err != nil {
+		small.Close()
+		return nil, err
+	}
+	ao := o.Adaptive
+	ao.Small, ao.Large = small, large
+	t, err := adaptive.New(ctx, ao)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open adaptive transport: %w", err), small.Close(), large.Close())
+	}
+	return t, nil
 }
 
 // RoCEv2Transport is the rocev2 transport with the device under it; Close

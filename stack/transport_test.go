@@ -24,8 +24,16 @@ import (
 // (which may switch network namespaces), all at once.
 func openGroup(t testing.TB, addrs []netip.Addr, kind dataplane.Transport, mtu rdma.MTU, open func(i int, fn func() error) error) []collective.Transport {
 	t.Helper()
+	return openGroupWith(t, len(addrs), open, func(i int) stack.TransportOptions {
+		return stack.TransportOptions{RDMA: stack.RDMAOptions{Addr: addrs[i], Transport: kind}, RoCEv2: rdmatransport.Options{MTU: mtu}}
+	})
+}
+
+// openGroupWith opens n transports at once with the options opts gives
+// (Store, Rank, Size and Prefix are filled in), each through open.
+func openGroupWith(t testing.TB, n int, open func(i int, fn func() error) error, opts func(i int) stack.TransportOptions) []collective.Transport {
+	t.Helper()
 	store := collective.NewMemStore()
-	n := len(addrs)
 	out := make([]collective.Transport, n)
 	errs := make([]error, n)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -36,12 +44,10 @@ func openGroup(t testing.TB, addrs []netip.Addr, kind dataplane.Transport, mtu r
 		go func() {
 			defer wg.Done()
 			errs[i] = open(i, func() error {
+				o := opts(i)
+				o.Store, o.Rank, o.Size, o.Prefix = store, i, n, "stack-test"
 				var err error
-				out[i], err = stack.OpenTransport(ctx, stack.TransportOptions{
-					Store: store, Rank: i, Size: n, Prefix: "stack-test",
-					RDMA:   stack.RDMAOptions{Addr: addrs[i], Transport: kind},
-					RoCEv2: rdmatransport.Options{MTU: mtu},
-				})
+				out[i], err = stack.OpenTransport(ctx, o)
 				return err
 			})
 		}()
@@ -96,6 +102,45 @@ func TestOpenTransportLoopback(t *testing.T) {
 	}
 	if _, err := rt.Engine.AllocPD(); !errors.Is(err, rdma.ErrClosed) {
 		t.Errorf("engine after transport close: %v, want closed", err)
+	}
+}
+
+// TestOpenTransportKinds: tcp and adaptive (rocev2 over kernel UDP below
+// a 4 KiB threshold, tcp from it on) on loopback addresses, each moving
+// one message on each side of the threshold.
+func TestOpenTransportKinds(t *testing.T) {
+	for i, c := range []struct {
+		kind stack.TransportKind
+		name string
+	}{{stack.TransportTCP, "tcp"}, {stack.TransportAdaptive, "adaptive(rocev2/udp<4096:tcp)"}} {
+		t.Run(string(c.kind), func(t *testing.T) {
+			addrs := []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 1, byte(2*i + 1)}), netip.AddrFrom4([4]byte{127, 0, 1, byte(2*i + 2)})}
+			tr := openGroupWith(t, 2, here, func(i int) stack.TransportOptions {
+				o := stack.TransportOptions{Kind: c.kind, RDMA: stack.RDMAOptions{Addr: addrs[i], Transport: dataplane.TransportUDP}}
+				o.Adaptive.Threshold = 4096
+				return o
+			})
+			if info := tr[0].(collective.Describer).Info(); info.Name != c.name {
+				t.Errorf("name %q, want %q", info.Name, c.name)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for _, n := range []int{100, 1 << 20} {
+				msg := bytes.Repeat([]byte{byte(n)}, n)
+				got := make([]byte, n)
+				r, err := tr[1].Irecv(0, 7, got)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := tr[0].Isend(1, 7, msg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := errors.Join(r.Wait(ctx), s.Wait(ctx)); err != nil || !bytes.Equal(got, msg) {
+					t.Fatalf("%d B: %v", n, err)
+				}
+			}
+		})
 	}
 }
 

@@ -312,10 +312,22 @@ type collRun struct {
 	rep   uint64 // check repetitions so far: seeds the patterns
 }
 
-func (r *collRun) iters(g collGeometry) int {
-	it := r.o.Iters
-	if r.o.IterBytes > 0 && g.size() > 0 {
-		it = min(it, max(r.o.MinIters, int(r.o.IterBytes/g.size())))
+func (r *collRun) iters(g collGeometry) int { return CollItersFor(r.o, g.size()) }
+
+// CollItersFor is the timed iterations Collective runs at size bytes:
+// Iters, bounded by IterBytes/size (at least MinIters) when IterBytes is
+// set. Peers measured next to Collective use it to run the same counts.
+func CollItersFor(o CollOptions, size int64) int {
+	it := o.Iters
+	if it <= 0 {
+		it = DefaultCollIters
+	}
+	minIt := o.MinIters
+	if minIt <= 0 {
+		minIt = DefaultCollMinIters
+	}
+	if o.IterBytes > 0 && size > 0 {
+		it = min(it, max(minIt, int(min(o.IterBytes/size, 1<<30))))
 	}
 	return it
 }

@@ -1,0 +1,86 @@
+package collpeers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/opennetworks/onetdp/bench"
+)
+
+// GlooPython is the interpreter with torch (Debian's python3-torch): the
+// system one, not whatever python3 comes first on PATH.
+var GlooPython = "/usr/bin/python3"
+
+// RunGloo runs the embedded torch.distributed script on every lab host
+// (rank i on h<i>, rendezvous at h0's address), gloo backend over eth0.
+func RunGloo(ctx context.Context, o Options) ([]bench.CollResult, error) {
+	hosts, err := o.check()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(GlooPython); err != nil {
+		return nil, fmt.Errorf("%w: gloo: %s: %w (apt-get install python3-torch)", ErrUnavailable, GlooPython, err)
+	}
+	ctx, cancel := runWithTimeout(ctx, o.Timeout)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "onetdp-gloo-")
+	if err != nil {
+		return nil, fmt.Errorf("gloo: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	script := filepath.Join(dir, "gloo_coll.py")
+	if err := os.WriteFile(script, glooSource, 0o644); err != nil {
+		return nil, fmt.Errorf("gloo: %w", err)
+	}
+	n := len(hosts)
+	// Any free port works inside the lab's namespaces; a random one keeps
+	// a rerun clear of the last run's sockets in TIME_WAIT.
+	port := strconv.Itoa(20000 + rand.IntN(10000))
+	args := append([]string{script, o.Coll.Op.String(), strconv.Itoa(max(o.Coll.Warmup, 0))}, specs(o.Coll, n)...)
+	o.progressf("peers: gloo %v, %d ranks (torch.distributed, one process per lab host)...\n", o.Coll.Op, n)
+	outs := make([]bytes.Buffer, n)
+	errOuts := make([]bytes.Buffer, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for r, h := range hosts {
+		cmd := h.Command(ctx, GlooPython, args...)
+		cmd.Env = append(os.Environ(), "RANK="+strconv.Itoa(r), "WORLD_SIZE="+strconv.Itoa(n),
+			"MASTER_ADDR="+hosts[0].Addr.Addr().String(), "MASTER_PORT="+port,
+			"GLOO_SOCKET_IFNAME="+h.Ifname, "OMP_NUM_THREADS=1")
+		cmd.Stdout, cmd.Stderr = &outs[r], &errOuts[r]
+		if err := cmd.Start(); err != nil {
+			cancel() // the started ranks would wait for this one
+			wg.Wait()
+			return nil, fmt.Errorf("gloo: start rank %d on %s: %w", r, h.Name, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := cmd.Wait(); err != nil {
+				errs[r] = fmt.Errorf("rank %d on %s: %w: %s", r, h.Name, err, tail(errOuts[r].Bytes(), 1500))
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && bytes.Contains(errOuts[0].Bytes(), []byte("No module named 'torch'")) {
+			return nil, fmt.Errorf("%w: gloo: %s has no torch: %w", ErrUnavailable, GlooPython, err)
+		}
+		return nil, fmt.Errorf("gloo: %w", err)
+	}
+	rows, err := ParseRows(outs[0].Bytes(), o.Coll.Op, GlooName, n)
+	if err != nil {
+		return nil, fmt.Errorf("gloo: %w (output: %s)", err, tail(outs[0].Bytes(), 2000))
+	}
+	return rows, nil
+}

@@ -175,7 +175,7 @@ func divideGeneric(buf []byte, dt DType, n int) {
 		}
 	case Int8:
 		for i := range buf {
-			buf[i] = byte(int8(buf[i]) / int8(max(-128, min(127, n))))
+			buf[i] = byte(int8(int(int8(buf[i])) / n))
 		}
 	case Uint8:
 		for i := range buf {

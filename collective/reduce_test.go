@@ -407,3 +407,54 @@ func TestReduceAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestFinishIntegerExhaustive divides every int8 and uint8 value by
+// every rank count that matters for bytes, and some int32/int64 extremes,
+// against truncating integer division done here.
+func TestFinishIntegerExhaustive(t *testing.T) {
+	for _, ranks := range []int{2, 3, 127, 128, 129, 200, 255, 256, 257, 1000, math.MaxInt32} {
+		for _, dt := range []DType{Int8, Uint8} {
+			buf := make([]byte, 512) // the table path (>= 256 bytes)
+			for i := range buf {
+				buf[i] = byte(i)
+			}
+			short := append([]byte(nil), buf[:200]...) // the generic path
+			if err := Finish(buf, dt, Avg, ranks); err != nil {
+				t.Fatal(err)
+			}
+			if err := Finish(short, dt, Avg, ranks); err != nil {
+				t.Fatal(err)
+			}
+			for i, got := range buf {
+				var want byte
+				if dt == Int8 {
+					want = byte(int8(int(int8(byte(i))) / ranks))
+				} else {
+					want = byte(int(byte(i)) / ranks)
+				}
+				if got != want || (i < len(short) && short[i] != want) {
+					t.Fatalf("%v %d / %d ranks = %d (short path %d), want %d", dt, int8(byte(i)), ranks, got, short[min(i, len(short)-1)], want)
+				}
+			}
+		}
+		le := binary.LittleEndian
+		for _, v := range []int64{math.MinInt32, math.MinInt32 + 1, -1, 1, math.MaxInt32} {
+			b := le.AppendUint32(nil, uint32(int32(v)))
+			if err := Finish(b, Int32, Avg, ranks); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := int32(le.Uint32(b)), int32(v/int64(ranks)); got != want {
+				t.Fatalf("int32 %d / %d ranks = %d, want %d", v, ranks, got, want)
+			}
+		}
+		for _, v := range []int64{math.MinInt64, math.MinInt64 + 1, -1, 1, math.MaxInt64} {
+			b := le.AppendUint64(nil, uint64(v))
+			if err := Finish(b, Int64, Avg, ranks); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := int64(le.Uint64(b)), v/int64(ranks); got != want {
+				t.Fatalf("int64 %d / %d ranks = %d, want %d", v, ranks, got, want)
+			}
+		}
+	}
+}

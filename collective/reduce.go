@@ -95,19 +95,19 @@ func reduceGeneric(dst, a, b []byte, dt DType, op Op) {
 		}
 	case Int8:
 		for i := range a {
-			dst[i] = byte(int8(applyInt(int64(int8(a[i])), int64(int8(b[i])), op)))
+			dst[i] = byte(int8(applyInteger(int64(int8(a[i])), int64(int8(b[i])), op)))
 		}
 	case Uint8:
 		for i := range a {
-			dst[i] = byte(applyUint(uint64(a[i]), uint64(b[i]), op))
+			dst[i] = byte(applyInteger(uint64(a[i]), uint64(b[i]), op))
 		}
 	case Int32:
 		for i := 0; i+4 <= len(a); i += 4 {
-			le.PutUint32(dst[i:], uint32(applyInt(int64(int32(le.Uint32(a[i:]))), int64(int32(le.Uint32(b[i:]))), op)))
+			le.PutUint32(dst[i:], uint32(applyInteger(int64(int32(le.Uint32(a[i:]))), int64(int32(le.Uint32(b[i:]))), op)))
 		}
 	case Int64:
 		for i := 0; i+8 <= len(a); i += 8 {
-			le.PutUint64(dst[i:], uint64(applyInt(int64(le.Uint64(a[i:])), int64(le.Uint64(b[i:])), op)))
+			le.PutUint64(dst[i:], uint64(applyInteger(int64(le.Uint64(a[i:])), int64(le.Uint64(b[i:])), op)))
 		}
 	}
 }
@@ -130,19 +130,8 @@ func applyFloat(x, y float64, op Op) float64 {
 	return x + y
 }
 
-func applyInt(x, y int64, op Op) int64 {
-	switch op {
-	case Prod:
-		return x * y
-	case Min:
-		return min(x, y)
-	case Max:
-		return max(x, y)
-	}
-	return x + y
-}
-
-func applyUint(x, y uint64, op Op) uint64 {
+// applyInteger is op on two integers; sums and products wrap.
+func applyInteger[T int64 | uint64](x, y T, op Op) T {
 	switch op {
 	case Prod:
 		return x * y

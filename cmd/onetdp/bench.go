@@ -63,6 +63,7 @@ transport, and tears the lab down. Needs root.`,
 	c.AddCommand(newBenchPPSCmd(), newBenchLatCmd())
 	c.AddCommand(newBenchRDMACmds()...)
 	c.AddCommand(newBenchIncastCmd())
+	c.AddCommand(newBenchCollCmds()...)
 	return c
 }
 

@@ -1,0 +1,133 @@
+package bench_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opennetworks/onetdp/bench"
+	"github.com/opennetworks/onetdp/collective"
+	"github.com/opennetworks/onetdp/dataplane"
+	"github.com/opennetworks/onetdp/lab"
+	"github.com/opennetworks/onetdp/lab/labtest"
+	"github.com/opennetworks/onetdp/rdma"
+	"github.com/opennetworks/onetdp/stack"
+	"github.com/opennetworks/onetdp/transport/rdmatransport"
+	"github.com/opennetworks/onetdp/transport/tcp"
+)
+
+// labComms opens one rank per lab host over kind ("rocev2/af_xdp" or
+// "tcp") and builds the communicators; everything closes at cleanup.
+func labComms(t *testing.T, l *lab.Lab, kind string) []*collective.Communicator {
+	t.Helper()
+	n := len(l.Hosts)
+	store := collective.NewMemStore()
+	ts := make([]collective.Transport, n)
+	comms := make([]*collective.Communicator, n)
+	errs := make([]error, n)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	for r := range n {
+		h := &l.Hosts[r]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[r] = h.Do(func() error {
+				var err error
+				if kind == "tcp" {
+					ts[r], err = tcp.New(ctx, tcp.Options{Store: store, Rank: r, Size: n, Timeout: time.Minute,
+						ListenAddr: net.JoinHostPort(h.Addr.Addr().String(), "0")})
+				} else {
+					ts[r], err = stack.OpenTransport(ctx, stack.TransportOptions{Store: store, Rank: r, Size: n,
+						RDMA:   stack.RDMAOptions{Addr: h.Addr.Addr(), Transport: dataplane.TransportAFXDP},
+						RoCEv2: rdmatransport.Options{MTU: rdma.MTU2048}})
+				}
+				if err != nil {
+					return err
+				}
+				comms[r], err = collective.NewCommunicator(ctx, ts[r], collective.Options{})
+				return err
+			})
+			if errs[r] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for r := range n {
+			if comms[r] != nil {
+				comms[r].Close()
+			} else if ts[r] != nil {
+				ts[r].Close()
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("open %s: %v", kind, err)
+	}
+	if name := ts[0].(collective.Describer).Info().Name; name != kind {
+		t.Fatalf("transport %s, want %s", name, kind)
+	}
+	return comms
+}
+
+func requireNoWrong(t *testing.T, what string, rows []bench.CollResult, wantRows int) {
+	t.Helper()
+	if len(rows) != wantRows {
+		t.Errorf("%s: %d rows, want %d", what, len(rows), wantRows)
+	}
+	for _, r := range rows {
+		for _, tm := range []*bench.CollTiming{r.OutOfPlace, r.InPlace} {
+			if tm == nil || tm.Wrong != 0 || tm.TimeUs <= 0 {
+				t.Errorf("%s %d B: %+v: want measured with no wrong element", what, r.Size, tm)
+			}
+		}
+	}
+}
+
+// TestCollectiveLab runs the bench with the check on over 4 ranks in 4
+// lab hosts, over RoCEv2 on AF_XDP and over kernel TCP: every collective
+// at a few sizes (the algorithms' small and pipelined paths), then a
+// random sample of types, reductions and odd element counts.
+func TestCollectiveLab(t *testing.T) {
+	l := labtest.New(t, lab.Options{Hosts: 4, MTU: 3000})
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("random cases from seed %d", seed)
+	for _, kind := range []string{"rocev2/af_xdp", "tcp"} {
+		t.Run(kind, func(t *testing.T) {
+			comms := labComms(t, l, kind)
+			ctx := context.Background()
+			for _, op := range []collective.OpKind{collective.OpAllReduce, collective.OpAllGather, collective.OpBroadcast,
+				collective.OpReduceScatter, collective.OpAllToAll} {
+				rows, err := bench.Collective(ctx, comms, bench.CollOptions{Op: op, MinBytes: 8, MaxBytes: 8 << 20, StepFactor: 16,
+					Iters: 2, Warmup: 1, Check: 1, Root: 3, Transport: kind, OpTimeout: time.Minute})
+				if err != nil {
+					t.Fatalf("%v: %v", op, err)
+				}
+				requireNoWrong(t, op.String(), rows, 6) // 8 B .. 8 MiB by 16
+			}
+			rng := rand.New(rand.NewPCG(seed, 0))
+			ops := []collective.OpKind{collective.OpAllReduce, collective.OpReduceScatter, collective.OpAllGather,
+				collective.OpBroadcast, collective.OpAllToAll, collective.OpReduce}
+			for range 8 {
+				o := bench.CollOptions{Op: ops[rng.IntN(len(ops))], DType: collective.DTypes()[rng.IntN(len(collective.DTypes()))],
+					Reduce: collective.Ops()[rng.IntN(len(collective.Ops()))], Root: rng.IntN(4),
+					Iters: 1, Warmup: -1, Check: 1, Transport: kind, OpTimeout: time.Minute}
+				// An odd element count: not a power of two, not a
+				// multiple of the rank count for the blocked operations.
+				o.MinBytes = int64((4*rng.IntN(40000) + 1 + 2*rng.IntN(2)) * o.DType.Size())
+				rows, err := bench.Collective(ctx, comms, o)
+				if err != nil {
+					t.Fatalf("%v %v %v root %d, %d B: %v", o.Op, o.DType, o.Reduce, o.Root, o.MinBytes, err)
+				}
+				requireNoWrong(t, o.Op.String()+" "+o.DType.String()+" "+o.Reduce.String(), rows, 1)
+			}
+		})
+	}
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/opennetworks/onetdp/bench"
+	"github.com/opennetworks/onetdp/internal/testutil"
+)
+
+// TestBenchCLICollJSON runs allreduce over 3 lab hosts and both kinds of
+// transport with small sizes and reads --json back.
+func TestBenchCLICollJSON(t *testing.T) {
+	testutil.RequireRoot(t)
+	out, err := runBench(t, "allreduce", "--hosts", "3", "-b", "8", "-e", "64K", "-f", "32", "-n", "3", "-w", "1",
+		"-d", "int32", "-o", "max", "--transport", "af_xdp,tcp", "--json")
+	if err != nil {
+		t.Fatalf("bench allreduce: %v", err)
+	}
+	var rep collReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("bench allreduce --json: %v\n%s", err, out)
+	}
+	if rep.Test != "allreduce" || rep.Ranks != 3 || len(rep.Headers) != 2 || len(rep.Rows) != 6 {
+		t.Fatalf("report %+v: want allreduce over 3 ranks, 2 transports of 3 rows (8 B, 256 B, 8 KiB)", rep)
+	}
+	for i, r := range rep.Rows {
+		wantT := []string{"rocev2/af_xdp", "tcp"}[i/3]
+		wantSize := []int64{8, 256, 8192}[i%3]
+		if r.Transport != wantT || r.Size != wantSize || r.Count != wantSize/4 || r.Type != "int32" || r.Redop != "max" ||
+			r.Root != -1 || r.Ranks != 3 || r.Iters != 3 || r.Peer {
+			t.Errorf("row %d %+v: want %s %d B int32 max", i, r, wantT, wantSize)
+		}
+		for _, tm := range []*bench.CollTiming{r.OutOfPlace, r.InPlace} {
+			if tm == nil || tm.TimeUs <= 0 || tm.Wrong != 0 || tm.BusBW <= 0 {
+				t.Errorf("row %d: timing %+v", i, tm)
+			}
+		}
+	}
+	if h := rep.Headers[0]; len(h.Ranks) != 3 || h.Ranks[2].Host != "h2" || h.Ranks[0].Transport != "rocev2/af_xdp" {
+		t.Errorf("header %+v", h)
+	}
+}
+
+// TestBenchCLICollText: nccl-tests' layout on stdout for a data-movement
+// collective over TCP.
+func TestBenchCLICollText(t *testing.T) {
+	testutil.RequireRoot(t)
+	out, err := runBench(t, "alltoall", "--hosts", "2", "-b", "1K", "-e", "4K", "-f", "4", "-n", "2", "--transport", "tcp")
+	if err != nil {
+		t.Fatalf("bench alltoall: %v", err)
+	}
+	for _, want := range []string{
+		"# onetdp alltoall: nThread 1 nGpus 1 minBytes 1024 maxBytes 4096 step: 4(factor) warmup iters: 5 iters: 2 agg iters: 1 validation: 1 graph: 0\n",
+		"#  Rank  1 Group  0 Pid ",
+		"#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong\n",
+		"\n        1024           128     float    none      -1  ",
+		"\n        4096           512     float    none      -1  ",
+		"# Out of bounds values : 0 OK\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestBenchCLICollRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"allreduce", "--transport", "carrier-pigeon"},
+		{"allreduce", "-b", "1M", "-e", "1K"},
+		{"allreduce", "-d", "float128"},
+		{"allreduce", "-o", "xor"},
+		{"allreduce", "-a", "7"},
+		{"broadcast", "-r", "9"},
+		{"allgather", "--algo", "allgather"},
+		{"allreduce", "-e", "lots"},
+		{"allreduce", "--path-mtu", "1500"},
+	} {
+		if _, err := runBench(t, args...); err == nil {
+			t.Errorf("bench %v: no error", args)
+		}
+	}
+}
+
+func TestParseNCCLSize(t *testing.T) {
+	for in, want := range map[string]int64{"8": 8, "64M": 64 << 20, "1k": 1024, "1.5K": 1536, "2G": 2 << 30} {
+		if got, err := parseNCCLSize(in); err != nil || got != want {
+			t.Errorf("parseNCCLSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "M", "-1", "1T", "x"} {
+		if _, err := parseNCCLSize(bad); err == nil {
+			t.Errorf("parseNCCLSize(%q): no error", bad)
+		}
+	}
+}

@@ -232,7 +232,8 @@ func (c *Communicator) issue(ctx context.Context, cl call) (*Handle, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	h := &Handle{kind: cl.kind, done: make(chan struct{}), ctx: ctx, call: cl}
+	h := &Handle{kind: cl.kind, ctx: ctx, call: cl}
+	h.c.Init()
 	c.mu.Lock()
 	if c.stopping {
 		err := c.stopErr

@@ -189,7 +189,7 @@ func (c *Communicator) startP2P(ctx context.Context, cl call) (*Handle, error) {
 	go func() { h.finish(c.execute(h)) }()
 	select {
 	case <-posted:
-	case <-h.done:
+	case <-h.Done():
 	}
 	return h, nil
 }

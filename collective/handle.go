@@ -13,8 +13,7 @@ type Handle struct {
 	seq  uint64
 	ctx  context.Context
 	call call
-	done chan struct{}
-	err  error // written once before done closes
+	c    Completion
 }
 
 // Op is the operation.
@@ -31,29 +30,22 @@ func (h *Handle) Wait(ctx context.Context) error {
 		ctx = context.Background()
 	}
 	select {
-	case <-h.done:
-		return h.err
+	case <-h.c.Done():
 	case <-ctx.Done():
 		return fmt.Errorf("wait for %v #%d: %w", h.kind, h.seq, ctx.Err())
 	}
+	_, err := h.c.Test()
+	return err
 }
 
 // Test reports whether the operation completed and, if so, its error.
-func (h *Handle) Test() (done bool, err error) {
-	select {
-	case <-h.done:
-		return true, h.err
-	default:
-		return false, nil
-	}
-}
+func (h *Handle) Test() (done bool, err error) { return h.c.Test() }
 
 // Done is closed when the operation completes.
-func (h *Handle) Done() <-chan struct{} { return h.done }
+func (h *Handle) Done() <-chan struct{} { return h.c.Done() }
 
 func (h *Handle) finish(err error) {
-	h.err = err
 	h.ctx = nil
 	h.call = call{}
-	close(h.done)
+	h.c.Complete(err)
 }

@@ -1,7 +1,6 @@
 package collectivetest
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -63,11 +62,8 @@ type memGroup struct {
 }
 
 type memReq struct {
-	buf  []byte
-	peer int
-	done chan struct{}
-	once sync.Once
-	err  error
+	collective.Completion
+	buf []byte
 }
 
 // NewGroup returns n connected in-memory transports, rank i at index i.
@@ -99,49 +95,19 @@ func (t *Transport) Info() collective.TransportInfo {
 	return info
 }
 
-func newReq(buf []byte, peer int) *memReq {
-	return &memReq{buf: buf, peer: peer, done: make(chan struct{})}
-}
-
-func (r *memReq) complete(err error) {
-	r.once.Do(func() {
-		r.err = err
-		close(r.done)
-	})
+func newReq(buf []byte) *memReq {
+	r := &memReq{buf: buf}
+	r.Init()
+	return r
 }
 
 // completeAt completes r at t (now if t passed).
 func (r *memReq) completeAt(t time.Time, err error) {
 	if d := time.Until(t); d > 0 {
-		time.AfterFunc(d, func() { r.complete(err) })
+		time.AfterFunc(d, func() { r.Complete(err) })
 		return
 	}
-	r.complete(err)
-}
-
-// Wait implements collective.Request.
-func (r *memReq) Wait(ctx context.Context) error {
-	select {
-	case <-r.done:
-		return r.err
-	default:
-	}
-	select {
-	case <-r.done:
-		return r.err
-	case <-ctx.Done():
-		return fmt.Errorf("mem transport: wait on rank %d: %w", r.peer, ctx.Err())
-	}
-}
-
-// Test implements collective.Request.
-func (r *memReq) Test() (bool, error) {
-	select {
-	case <-r.done:
-		return true, r.err
-	default:
-		return false, nil
-	}
+	r.Complete(err)
 }
 
 func (g *memGroup) check(rank, peer int) error {
@@ -162,9 +128,9 @@ func (t *Transport) Isend(peer int, tag collective.Tag, b []byte) (collective.Re
 	if err := g.check(t.rank, peer); err != nil {
 		return nil, err
 	}
-	r := newReq(b, peer)
+	r := newReq(b)
 	if g.closed[peer] {
-		r.complete(fmt.Errorf("mem transport: send from rank %d to rank %d: %w", t.rank, peer, collective.ErrPeerLost))
+		r.Complete(fmt.Errorf("mem transport: send from rank %d to rank %d: %w", t.rank, peer, collective.ErrPeerLost))
 		return r, nil
 	}
 	m := &memMsg{readyAt: time.Now().Add(g.opts.Delay)}
@@ -172,7 +138,7 @@ func (t *Transport) Isend(peer int, tag collective.Tag, b []byte) (collective.Re
 		m.data, m.sreq = b, r
 	} else {
 		m.data = append([]byte(nil), b...)
-		r.complete(nil)
+		r.Complete(nil)
 	}
 	k := memKey{t.rank, peer, tag}
 	q := g.queue(k)
@@ -196,7 +162,7 @@ func (t *Transport) Irecv(peer int, tag collective.Tag, b []byte) (collective.Re
 	if err := g.check(t.rank, peer); err != nil {
 		return nil, err
 	}
-	r := newReq(b, peer)
+	r := newReq(b)
 	k := memKey{peer, t.rank, tag}
 	q := g.queue(k)
 	if len(q.sends) > 0 {
@@ -208,7 +174,7 @@ func (t *Transport) Irecv(peer int, tag collective.Tag, b []byte) (collective.Re
 		return r, nil
 	}
 	if g.closed[peer] {
-		r.complete(fmt.Errorf("mem transport: receive on rank %d from rank %d: %w", t.rank, peer, collective.ErrPeerLost))
+		r.Complete(fmt.Errorf("mem transport: receive on rank %d from rank %d: %w", t.rank, peer, collective.ErrPeerLost))
 		g.gc(k, q)
 		return r, nil
 	}
@@ -263,23 +229,23 @@ func (t *Transport) Close() error {
 		switch {
 		case k.dst == t.rank:
 			for _, r := range q.recvs {
-				r.complete(closed)
+				r.Complete(closed)
 			}
 			for _, m := range q.sends {
 				if m.sreq != nil {
-					m.sreq.complete(lost)
+					m.sreq.Complete(lost)
 				}
 			}
 			delete(g.queues, k)
 		case k.src == t.rank:
 			for _, r := range q.recvs {
-				r.complete(lost)
+				r.Complete(lost)
 			}
 			q.recvs = nil
 			kept := q.sends[:0]
 			for _, m := range q.sends {
 				if m.sreq != nil {
-					m.sreq.complete(closed)
+					m.sreq.Complete(closed)
 					continue
 				}
 				kept = append(kept, m)

@@ -1,16 +1,15 @@
 package rdmatransport
 
 import (
-	"context"
-	"fmt"
-
 	"github.com/opennetworks/onetdp/collective"
 	"github.com/opennetworks/onetdp/rdma"
 )
 
-// request is one Isend or Irecv. Its fields other than done and err belong
-// to the transport's lock; err is written once, before done is closed.
+// request is one Isend or Irecv. Its fields other than the Completion
+// belong to the transport's lock.
 type request struct {
+	collective.Completion
+
 	peer int
 	tag  collective.Tag
 	buf  []byte
@@ -21,47 +20,20 @@ type request struct {
 	// mr registers buf for a rendezvous (a reference in the cache).
 	mr rdma.MR
 	// remote side of a rendezvous WRITE, from the CTS.
-	raddr    uint64
-	rkey     uint32
-	rid      uint32
+	raddr uint64
+	rkey  uint32
+	rid   uint32
+	// finished is set (under the lock) by Transport.complete, which
+	// releases the id and the registration once.
 	finished bool
-	done     chan struct{}
-	err      error
 }
 
 var _ collective.Request = (*request)(nil)
 
 func newRequest(peer int, tag collective.Tag, b []byte, send bool) *request {
-	return &request{peer: peer, tag: tag, buf: b, send: send, done: make(chan struct{})}
-}
-
-// Wait implements collective.Request.
-func (r *request) Wait(ctx context.Context) error {
-	select {
-	case <-r.done:
-		return r.err
-	default:
-	}
-	select {
-	case <-r.done:
-		return r.err
-	case <-ctx.Done():
-		what := "receive from"
-		if r.send {
-			what = "send to"
-		}
-		return fmt.Errorf("rdmatransport: wait for %s rank %d tag %d: %w: %w", what, r.peer, r.tag, collective.ErrTimeout, ctx.Err())
-	}
-}
-
-// Test implements collective.Request.
-func (r *request) Test() (bool, error) {
-	select {
-	case <-r.done:
-		return true, r.err
-	default:
-		return false, nil
-	}
+	r := &request{peer: peer, tag: tag, buf: b, send: send}
+	r.Init()
+	return r
 }
 
 // idTable hands out 32-bit ids for requests in a rendezvous: 20 bits of

@@ -259,8 +259,7 @@ func (t *Transport) complete(r *request, err error) {
 		t.mrc.put(r.mr)
 		r.mr = nil
 	}
-	r.err = err
-	close(r.done)
+	r.Complete(err)
 }
 
 // repost gives a receive slot back to the peer.

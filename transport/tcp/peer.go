@@ -97,7 +97,7 @@ func (p *peer) fail(err error) {
 		for _, q := range p.unexpected { // self: senders wait on receives that will never come
 			for _, m := range q {
 				if m.send != nil {
-					m.send.complete(err)
+					m.send.Complete(err)
 				}
 			}
 		}
@@ -108,7 +108,7 @@ func (p *peer) fail(err error) {
 	p.cond.Broadcast()
 	p.mu.Unlock()
 	for _, r := range recvs {
-		r.complete(err)
+		r.Complete(err)
 	}
 
 	p.smu.Lock()
@@ -121,7 +121,7 @@ func (p *peer) fail(err error) {
 	p.scond.Broadcast()
 	p.smu.Unlock()
 	for _, r := range sends {
-		r.complete(err)
+		r.Complete(err)
 	}
 	if p.conn != nil {
 		_ = p.conn.Close()
@@ -150,7 +150,7 @@ func (p *peer) recv(tag Tag, b []byte) *request {
 		}
 		err := p.deliver(tag, data, b)
 		if m.send != nil {
-			m.send.complete(nil)
+			m.send.Complete(nil)
 		}
 		return completed(err)
 	}
@@ -209,7 +209,7 @@ func (p *peer) send(tag Tag, b []byte) *request {
 	if p.serr != nil {
 		err := p.serr
 		p.smu.Unlock()
-		r.complete(err)
+		r.Complete(err)
 		return r
 	}
 	if p.sbusy || len(p.squeue) > 0 {
@@ -229,7 +229,7 @@ func (p *peer) send(tag Tag, b []byte) *request {
 		if p.serr != nil {
 			err := p.serr
 			p.smu.Unlock()
-			r.complete(err)
+			r.Complete(err)
 			return r
 		}
 		p.squeue = append(p.squeue, nil)
@@ -243,7 +243,7 @@ func (p *peer) send(tag Tag, b []byte) *request {
 		p.scond.Signal()
 	}
 	p.smu.Unlock()
-	r.complete(nil)
+	r.Complete(nil)
 	return r
 }
 
@@ -277,13 +277,13 @@ func (p *peer) sendSelf(r *request) {
 	if p.lost != nil {
 		err := p.lost
 		p.mu.Unlock()
-		r.complete(err)
+		r.Complete(err)
 		return
 	}
 	if rr := p.popPosted(r.tag); rr != nil {
 		p.mu.Unlock()
-		rr.complete(p.deliver(r.tag, r.buf, rr.buf))
-		r.complete(nil)
+		rr.Complete(p.deliver(r.tag, r.buf, rr.buf))
+		r.Complete(nil)
 		return
 	}
 	p.unexpected[r.tag] = append(p.unexpected[r.tag], message{send: r})
@@ -337,7 +337,7 @@ func (p *peer) writeLoop() {
 			p.smu.Unlock()
 		}
 		for i, r := range batch {
-			r.complete(err)
+			r.Complete(err)
 			batch[i] = nil
 		}
 	}
@@ -391,14 +391,14 @@ func (p *peer) readMessage(br *bufio.Reader, tag Tag, n int) error {
 	if r != nil {
 		if n != len(r.buf) {
 			_, err := br.Discard(n)
-			r.complete(p.mismatch(tag, n, len(r.buf)))
+			r.Complete(p.mismatch(tag, n, len(r.buf)))
 			return err
 		}
 		if _, err := io.ReadFull(br, r.buf); err != nil {
-			r.complete(p.lostError(err))
+			r.Complete(p.lostError(err))
 			return err
 		}
-		r.complete(nil)
+		r.Complete(nil)
 		return nil
 	}
 	data := make([]byte, n)
@@ -410,7 +410,7 @@ func (p *peer) readMessage(br *bufio.Reader, tag Tag, n int) error {
 		p.unexpBytes -= n
 		p.cond.Broadcast()
 		p.mu.Unlock()
-		r.complete(p.deliver(tag, data, r.buf))
+		r.Complete(p.deliver(tag, data, r.buf))
 		return nil
 	}
 	p.unexpected[tag] = append(p.unexpected[tag], message{data: data})

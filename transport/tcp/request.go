@@ -1,9 +1,6 @@
 package tcp
 
 import (
-	"context"
-	"fmt"
-
 	"github.com/opennetworks/onetdp/collective"
 )
 
@@ -12,8 +9,7 @@ const headerLen = 16
 // request is one Isend or Irecv. Whoever removes it from the queue it sits
 // in (posted receives, send queue) completes it, exactly once.
 type request struct {
-	done chan struct{}
-	err  error // written before done closes
+	collective.Completion
 
 	tag Tag
 	buf []byte
@@ -28,42 +24,14 @@ type Tag = collective.Tag
 var _ collective.Request = (*request)(nil)
 
 func newRequest(tag Tag, b []byte) *request {
-	return &request{done: make(chan struct{}), tag: tag, buf: b}
-}
-
-func (r *request) complete(err error) {
-	r.err = err
-	close(r.done)
+	r := &request{tag: tag, buf: b}
+	r.Init()
+	return r
 }
 
 // completed returns a request that is already done with err.
 func completed(err error) *request {
-	r := &request{done: make(chan struct{})}
-	r.complete(err)
+	r := newRequest(0, nil)
+	r.Complete(err)
 	return r
-}
-
-// Wait implements collective.Request.
-func (r *request) Wait(ctx context.Context) error {
-	select {
-	case <-r.done:
-		return r.err
-	default:
-	}
-	select {
-	case <-r.done:
-		return r.err
-	case <-ctx.Done():
-		return fmt.Errorf("tcp: wait: %w: %w", collective.ErrTimeout, ctx.Err())
-	}
-}
-
-// Test implements collective.Request.
-func (r *request) Test() (bool, error) {
-	select {
-	case <-r.done:
-		return true, r.err
-	default:
-		return false, nil
-	}
 }

@@ -2,41 +2,11 @@ package collective_test
 
 import (
 	"context"
-	"math/rand/v2"
 	"testing"
-	"time"
 
 	"github.com/opennetworks/onetdp/collective"
 	"github.com/opennetworks/onetdp/collective/collectivetest"
 )
-
-// TestBasicAlgorithms runs the fallback algorithms of the operations
-// without tuned ones against the reference (each forced by name).
-func TestBasicAlgorithms(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{1, 2, 3, 5} {
-		force := map[collective.OpKind]string{}
-		for _, k := range []collective.OpKind{collective.OpAllGather, collective.OpBroadcast, collective.OpAllToAll, collective.OpBarrier} {
-			force[k] = "basic"
-		}
-		comms := collectivetest.Comms(t, n, collectivetest.GroupOptions{Rendezvous: true}, collective.Options{Algorithm: force, IgnoreEnv: true})
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		for _, c := range []collectivetest.Case{
-			{Op: collective.OpAllGather}, {Op: collective.OpBroadcast, Root: n - 1}, {Op: collective.OpBroadcast},
-			{Op: collective.OpAllToAll}, {Op: collective.OpBarrier},
-		} {
-			for _, count := range []int{0, 1, 7, 100} {
-				for _, inPlace := range []bool{false, true} {
-					in := collectivetest.Inputs(rng, c, n, count)
-					if err := collectivetest.RunCase(ctx, comms, c, in, inPlace, count%2 == 1); err != nil {
-						t.Fatalf("%d ranks: %v", n, err)
-					}
-				}
-			}
-		}
-	}
-}
 
 func TestP2P(t *testing.T) {
 	comms := collectivetest.Comms(t, 3, collectivetest.GroupOptions{Rendezvous: true}, collective.Options{IgnoreEnv: true})

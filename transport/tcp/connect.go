@@ -169,7 +169,7 @@ func connectMesh(ctx context.Context, o Options) (conns []*net.TCPConn, hosts []
 	}
 
 	accepted := make(chan error, 1)
-	go func() { accepted <- acceptLower(ln, conns, o, session) }()
+	go func() { accepted <- acceptLower(ctx, ln, conns, o, session) }()
 
 	hosts = make([]string, o.Size)
 	addrs := make([]string, o.Size)
@@ -230,8 +230,9 @@ func dialHigher(ctx context.Context, addr string, r int, o Options, session uint
 }
 
 // acceptLower accepts the connections of every rank below o.Rank, dropping
-// connections whose handshake is wrong.
-func acceptLower(ln net.Listener, conns []*net.TCPConn, o Options, session uint64) error {
+// connections whose handshake is wrong. A handshake gets 10 s at most and
+// ends with ctx (which also closes ln).
+func acceptLower(ctx context.Context, ln net.Listener, conns []*net.TCPConn, o Options, session uint64) error {
 	for need := o.Rank; need > 0; {
 		c, err := ln.Accept()
 		if err != nil {
@@ -241,13 +242,16 @@ func acceptLower(ln net.Listener, conns []*net.TCPConn, o Options, session uint6
 			return fmt.Errorf("accept: %w", err)
 		}
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
 		r, err := readHello(c, session, o.Size)
-		if err != nil || r >= o.Rank || conns[r] != nil {
-			c.Close() // a stranger, a stale or duplicate dialer: ignore it
-			continue
+		if err == nil && (r >= o.Rank || conns[r] != nil) {
+			err = errors.New("unexpected rank")
 		}
-		if _, err := c.Write(hello(session, o.Rank, o.Size)); err != nil {
-			c.Close()
+		if err == nil {
+			_, err = c.Write(hello(session, o.Rank, o.Size))
+		}
+		if !stop() || err != nil {
+			c.Close() // a stranger, a stale or duplicate dialer, or ctx ended: ignore it
 			continue
 		}
 		_ = c.SetDeadline(time.Time{})

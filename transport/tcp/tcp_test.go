@@ -264,3 +264,37 @@ func TestNewTimeout(t *testing.T) {
 		t.Fatalf("rank 2 of 2: %v", err)
 	}
 }
+
+// TestNewTimeoutSilentDialer: a stranger that connects and says nothing
+// must not hold New past its Timeout (the handshake read is bounded by
+// the mesh deadline, not only by its own 10 s).
+func TestNewTimeoutSilentDialer(t *testing.T) {
+	store := collective.NewMemStore()
+	ctx := context.Background()
+	if err := store.Set(ctx, "tcp/session", make([]byte, 8)); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // dial rank 1 once it published its address, then stay silent
+		gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		v, err := store.Get(gctx, "tcp/rank/1")
+		if err != nil {
+			return
+		}
+		addr, _, _ := strings.Cut(string(v), "\n")
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		<-gctx.Done()
+	}()
+	start := time.Now()
+	_, err := tcp.New(ctx, tcp.Options{Store: store, Rank: 1, Size: 2, ListenAddr: "127.0.0.1:0", Timeout: 300 * time.Millisecond})
+	if !errors.Is(err, collective.ErrTimeout) {
+		t.Fatalf("new without rank 0: %v, want ErrTimeout", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("new with a 300 ms timeout took %v", took)
+	}
+}

@@ -34,36 +34,17 @@ func openGroup(t testing.TB, addrs []netip.Addr, kind dataplane.Transport, mtu r
 func openGroupWith(t testing.TB, n int, open func(i int, fn func() error) error, opts func(i int) stack.TransportOptions) []collective.Transport {
 	t.Helper()
 	store := collective.NewMemStore()
-	out := make([]collective.Transport, n)
-	errs := make([]error, n)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = open(i, func() error {
-				o := opts(i)
-				o.Store, o.Rank, o.Size, o.Prefix = store, i, n, "stack-test"
-				var err error
-				out[i], err = stack.OpenTransport(ctx, o)
-				return err
-			})
-		}()
-	}
-	wg.Wait()
-	t.Cleanup(func() {
-		for _, tr := range out {
-			if tr != nil {
-				tr.Close()
-			}
-		}
+	return collectivetest.OpenGroup(t, n, func(i int) (tr collective.Transport, err error) {
+		err = open(i, func() error {
+			o := opts(i)
+			o.Store, o.Rank, o.Size, o.Prefix = store, i, n, "stack-test"
+			tr, err = stack.OpenTransport(ctx, o)
+			return err
+		})
+		return tr, err
 	})
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func here(_ int, fn func() error) error { return fn() }
@@ -223,98 +204,8 @@ func TestTransportConformanceLab(t *testing.T) {
 func BenchmarkTransportLab(b *testing.B) {
 	testutil.RequireRoot(b)
 	tr := newHostPool(b, 2).labGroup(b, 2, rdma.MTU2048)
-	b.Run("latency/64B", func(b *testing.B) { pingPong(b, tr, 64) })
-	b.Run("latency/4KiB", func(b *testing.B) { pingPong(b, tr, 4096) })
-	b.Run("bandwidth/64KiB", func(b *testing.B) { stream(b, tr, 64<<10) })
-	b.Run("bandwidth/4MiB", func(b *testing.B) { stream(b, tr, 4<<20) })
-}
-
-func pingPong(b *testing.B, tr []collective.Transport, size int) {
-	ctx := context.Background()
-	done := make(chan error, 1)
-	buf1 := make([]byte, size)
-	go func() { done <- echo(ctx, tr[1], 0, buf1, b.N) }()
-	buf0 := make([]byte, size)
-	b.SetBytes(int64(size))
-	b.ResetTimer()
-	for i := range b.N {
-		r, err := tr[0].Irecv(1, collective.Tag(i), buf0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, err := tr[0].Isend(1, collective.Tag(i), buf0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := errors.Join(r.Wait(ctx), s.Wait(ctx)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	if err := <-done; err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e3/float64(b.N)/2, "µs/one-way")
-}
-
-// echo answers n messages from peer; it waits for each answer's send
-// completion only after the next message arrived, as an MPI echo does.
-func echo(ctx context.Context, tr collective.Transport, peer int, buf []byte, n int) error {
-	var prev collective.Request
-	for i := range n {
-		r, err := tr.Irecv(peer, collective.Tag(i), buf)
-		if err == nil {
-			err = r.Wait(ctx)
-		}
-		if err == nil && prev != nil {
-			err = prev.Wait(ctx)
-		}
-		if err == nil {
-			prev, err = tr.Isend(peer, collective.Tag(i), buf)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if prev != nil {
-		return prev.Wait(ctx)
-	}
-	return nil
-}
-
-func stream(b *testing.B, tr []collective.Transport, size int) {
-	ctx := context.Background()
-	const depth = 4
-	src := make([][]byte, depth)
-	dst := make([][]byte, depth)
-	for i := range depth {
-		src[i], dst[i] = make([]byte, size), make([]byte, size)
-	}
-	b.SetBytes(int64(size))
-	b.ResetTimer()
-	var sends, recvs [depth]collective.Request
-	for i := range b.N {
-		k := i % depth
-		if sends[k] != nil {
-			if err := errors.Join(sends[k].Wait(ctx), recvs[k].Wait(ctx)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		var err error
-		if recvs[k], err = tr[1].Irecv(0, collective.Tag(k), dst[k]); err != nil {
-			b.Fatal(err)
-		}
-		if sends[k], err = tr[0].Isend(1, collective.Tag(k), src[k]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for k := range depth {
-		if sends[k] != nil {
-			if err := errors.Join(sends[k].Wait(ctx), recvs[k].Wait(ctx)); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+	b.Run("latency/64B", func(b *testing.B) { collectivetest.BenchPingPong(b, tr, 64) })
+	b.Run("latency/4KiB", func(b *testing.B) { collectivetest.BenchPingPong(b, tr, 4096) })
+	b.Run("bandwidth/64KiB", func(b *testing.B) { collectivetest.BenchStream(b, tr, 64<<10) })
+	b.Run("bandwidth/4MiB", func(b *testing.B) { collectivetest.BenchStream(b, tr, 4<<20) })
 }

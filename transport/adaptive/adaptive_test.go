@@ -3,7 +3,6 @@ package adaptive_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,55 +15,21 @@ import (
 // tcpGroup builds n loopback tcp transports under prefix in store.
 func tcpGroup(t testing.TB, store collective.Store, prefix string, n int) []collective.Transport {
 	t.Helper()
-	ts := make([]collective.Transport, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for r := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tr, err := tcp.New(context.Background(), tcp.Options{Store: store, Rank: r, Size: n, ListenAddr: "127.0.0.1:0", Prefix: prefix, Timeout: 20 * time.Second})
-			if err == nil {
-				ts[r] = tr
-			}
-			errs[r] = err
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		for _, tr := range ts {
-			if tr != nil {
-				tr.Close()
-			}
-		}
-		t.Fatal(err)
-	}
-	return ts
+	return collectivetest.OpenGroup(t, n, func(r int) (collective.Transport, error) {
+		return tcp.New(context.Background(), tcp.Options{Store: store, Rank: r, Size: n, ListenAddr: "127.0.0.1:0", Prefix: prefix, Timeout: 20 * time.Second})
+	})
 }
 
 // combine runs adaptive.New on every rank at once.
 func combine(t testing.TB, small, large []collective.Transport, o adaptive.Options) []*adaptive.Transport {
 	t.Helper()
-	n := len(small)
-	out := make([]*adaptive.Transport, n)
-	errs := make([]error, n)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var wg sync.WaitGroup
-	for r := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o := o
-			o.Small, o.Large = small[r], large[r]
-			out[r], errs[r] = adaptive.New(ctx, o)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return collectivetest.OpenGroup(t, len(small), func(r int) (*adaptive.Transport, error) {
+		o := o
+		o.Small, o.Large = small[r], large[r]
+		return adaptive.New(ctx, o)
+	})
 }
 
 func asTransports(ts []*adaptive.Transport) []collective.Transport {
@@ -109,39 +74,16 @@ type slow struct {
 	perByte time.Duration
 }
 
-type delayed struct {
-	done chan struct{}
-	err  error
-}
-
-func (d *delayed) Wait(ctx context.Context) error {
-	select {
-	case <-d.done:
-		return d.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (d *delayed) Test() (bool, error) {
-	select {
-	case <-d.done:
-		return true, d.err
-	default:
-		return false, nil
-	}
-}
-
 func (s slow) Isend(peer int, tag collective.Tag, b []byte) (collective.Request, error) {
-	d := &delayed{done: make(chan struct{})}
+	d := new(collective.Completion)
+	d.Init()
 	go func() {
-		defer close(d.done)
 		time.Sleep(time.Duration(len(b)) * s.perByte)
 		r, err := s.Transport.Isend(peer, tag, b)
 		if err == nil {
 			err = r.Wait(context.Background())
 		}
-		d.err = err
+		d.Complete(err)
 	}()
 	return d, nil
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/opennetworks/onetdp/collective"
+	"github.com/opennetworks/onetdp/collective/collectivetest"
 	"github.com/opennetworks/onetdp/dataplane/porttest"
 	"github.com/opennetworks/onetdp/rdma/rocev2"
 	"github.com/opennetworks/onetdp/transport/rdmatransport"
@@ -32,42 +32,20 @@ func fakeGroup(t testing.TB, n int, mod func(*rdmatransport.Options)) []*rdmatra
 		}
 		devs[i] = d
 	}
-	tr := make([]*rdmatransport.Transport, n)
-	errs := make([]error, n)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o := rdmatransport.Options{Device: devs[i], Store: store, Rank: i, Size: n, Prefix: "test"}
-			if mod != nil {
-				mod(&o)
-			}
-			tr[i], errs[i] = rdmatransport.New(ctx, o)
-		}()
-	}
-	wg.Wait()
-	t.Cleanup(func() {
-		var wg sync.WaitGroup
-		for _, x := range tr {
-			if x != nil {
-				wg.Add(1)
-				go func() { defer wg.Done(); x.Close() }()
-			}
-		}
-		wg.Wait()
+	t.Cleanup(func() { // after the transports closed
 		for _, d := range devs {
 			d.Close()
 		}
 	})
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("rank %d: %v", i, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return collectivetest.OpenGroup(t, n, func(i int) (*rdmatransport.Transport, error) {
+		o := rdmatransport.Options{Device: devs[i], Store: store, Rank: i, Size: n, Prefix: "test"}
+		if mod != nil {
+			mod(&o)
 		}
-	}
-	return tr
+		return rdmatransport.New(ctx, o)
+	})
 }
 
 func pattern(n int, seed byte) []byte {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,34 +20,17 @@ import (
 func loopback(t testing.TB, n int, o tcp.Options) []*tcp.Transport {
 	t.Helper()
 	store := collective.NewMemStore()
-	ts := make([]*tcp.Transport, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for r := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o := o
-			o.Store, o.Rank, o.Size = store, r, n
-			if o.ListenAddr == "" {
-				o.ListenAddr = "127.0.0.1:0"
-			}
-			if o.Timeout == 0 {
-				o.Timeout = 20 * time.Second
-			}
-			ts[r], errs[r] = tcp.New(context.Background(), o)
-		}()
-	}
-	wg.Wait()
-	for _, tr := range ts {
-		if tr != nil {
-			t.Cleanup(func() { tr.Close() })
+	return collectivetest.OpenGroup(t, n, func(r int) (*tcp.Transport, error) {
+		o := o
+		o.Store, o.Rank, o.Size = store, r, n
+		if o.ListenAddr == "" {
+			o.ListenAddr = "127.0.0.1:0"
 		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	return ts
+		if o.Timeout == 0 {
+			o.Timeout = 20 * time.Second
+		}
+		return tcp.New(context.Background(), o)
+	})
 }
 
 func asTransports(ts []*tcp.Transport) []collective.Transport {
@@ -89,34 +71,17 @@ func TestConformanceLab(t *testing.T) {
 func inLab(t *testing.T, l *lab.Lab, n int) []*tcp.Transport {
 	t.Helper()
 	store := collective.NewMemStore()
-	ts := make([]*tcp.Transport, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for r := range n {
+	return collectivetest.OpenGroup(t, n, func(r int) (tr *tcp.Transport, err error) {
 		h := &l.Hosts[r]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[r] = h.Do(func() error {
-				var err error
-				ts[r], err = tcp.New(context.Background(), tcp.Options{
-					Store: store, Rank: r, Size: n, Timeout: 20 * time.Second,
-					ListenAddr: net.JoinHostPort(h.Addr.Addr().String(), "0"),
-				})
-				return err
+		err = h.Do(func() error {
+			tr, err = tcp.New(context.Background(), tcp.Options{
+				Store: store, Rank: r, Size: n, Timeout: 20 * time.Second,
+				ListenAddr: net.JoinHostPort(h.Addr.Addr().String(), "0"),
 			})
-		}()
-	}
-	wg.Wait()
-	for _, tr := range ts {
-		if tr != nil {
-			t.Cleanup(func() { tr.Close() })
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	return ts
+			return err
+		})
+		return tr, err
+	})
 }
 
 // TestLabHosts: ranks in different lab namespaces report different hosts,

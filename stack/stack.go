@@ -1,8 +1,3 @@
-// Package stack is the one place that assembles a working onetdp stack from
-// options: a dataplane port (AF_XDP, or kernel UDP as the fallback) and the
-// software RoCEv2 engine on it (and, as the project grows, the collective
-// transport and communicator above). The CLI, the C ABI and tests all build
-// through it; no other package wires these layers together.
 package stack
 
 import (

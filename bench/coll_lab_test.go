@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/opennetworks/onetdp/rdma"
 	"github.com/opennetworks/onetdp/stack"
 	"github.com/opennetworks/onetdp/transport/rdmatransport"
-	"github.com/opennetworks/onetdp/transport/tcp"
 )
 
 // labComms opens one rank per lab host over kind ("rocev2/af_xdp" or
@@ -38,15 +36,11 @@ func labComms(t *testing.T, l *lab.Lab, kind string) []*collective.Communicator 
 		go func() {
 			defer wg.Done()
 			errs[r] = h.Do(func() error {
+				kinds := map[string]stack.TransportKind{"tcp": stack.TransportTCP, "rocev2/af_xdp": stack.TransportRoCEv2}
 				var err error
-				if kind == "tcp" {
-					ts[r], err = tcp.New(ctx, tcp.Options{Store: store, Rank: r, Size: n, Timeout: time.Minute,
-						ListenAddr: net.JoinHostPort(h.Addr.Addr().String(), "0")})
-				} else {
-					ts[r], err = stack.OpenTransport(ctx, stack.TransportOptions{Store: store, Rank: r, Size: n,
-						RDMA:   stack.RDMAOptions{Addr: h.Addr.Addr(), Transport: dataplane.TransportAFXDP},
-						RoCEv2: rdmatransport.Options{MTU: rdma.MTU2048}})
-				}
+				ts[r], err = stack.OpenTransport(ctx, stack.TransportOptions{Kind: kinds[kind], Store: store, Rank: r, Size: n,
+					RDMA:   stack.RDMAOptions{Addr: h.Addr.Addr(), Transport: dataplane.TransportAFXDP},
+					RoCEv2: rdmatransport.Options{MTU: rdma.MTU2048}})
 				if err != nil {
 					return err
 				}

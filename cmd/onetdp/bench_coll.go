@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -50,13 +49,14 @@ type collBenchFlags struct {
 	debug      bool
 }
 
-// collTransports are the --transport names: the software RoCEv2 engine
-// over AF_XDP or over kernel UDP (stack.OpenTransport), and kernel TCP
-// (transport/tcp).
+// collTransports are the --transport names, all built by
+// stack.OpenTransport: the software RoCEv2 engine over AF_XDP or over
+// kernel UDP, kernel TCP, and adaptive (RoCEv2 on AF_XDP for small
+// messages, TCP for large ones).
 var collTransports = map[string]string{
 	"rocev2/af_xdp": "rocev2/af_xdp", "af_xdp": "rocev2/af_xdp",
 	"rocev2/udp": "rocev2/udp", "udp": "rocev2/udp",
-	"tcp": "tcp",
+	"tcp": "tcp", "adaptive": "adaptive",
 }
 
 // newBenchCollCmds returns allreduce, allgather, broadcast, reducescatter
@@ -119,7 +119,7 @@ fewer iterations so that a sweep to 64 MiB ends in minutes.%s`, name, peers),
 	fs.StringVar(&f.iterBytes, "iter-bytes", "256M", "bound the timed iterations of a size to this many bytes (at least 2); 0: always -n")
 	fs.IntVar(&f.hosts, "hosts", 4, "lab hosts, one rank on each (2..16)")
 	fs.StringSliceVar(&f.transports, "transport", []string{"rocev2/af_xdp", "tcp"},
-		"transports to measure, in order: rocev2/af_xdp (software RoCEv2 over AF_XDP), rocev2/udp (over kernel UDP), tcp (kernel TCP)")
+		"transports to measure, in order: rocev2/af_xdp (software RoCEv2 over AF_XDP), rocev2/udp (over kernel UDP), tcp (kernel TCP), adaptive (rocev2/af_xdp below the measured crossover size, tcp above)")
 	fs.StringVar(&f.algo, "algo", "", "force algorithms, ONET_ALGO syntax: allreduce=ring,allgather=bruck")
 	fs.BoolVar(&f.debug, "debug", false, "print the communicator's calibration and algorithm choices on stderr")
 	if collpeers.Supported(k) {
@@ -217,7 +217,7 @@ func (f *collBenchFlags) options() (bench.CollOptions, []string, map[collective.
 	for _, t := range f.transports {
 		name, ok := collTransports[t]
 		if !ok {
-			return o, nil, nil, fmt.Errorf("unknown transport %q (want rocev2/af_xdp, rocev2/udp or tcp)", t)
+			return o, nil, nil, fmt.Errorf("unknown transport %q (want rocev2/af_xdp, rocev2/udp, tcp or adaptive)", t)
 		}
 		ts = append(ts, name)
 	}
@@ -402,30 +402,23 @@ func openCollTransports(ctx context.Context, hosts []*lab.Host, t string, pathMT
 	errs := collParallel(n, func(r int) error {
 		h := hosts[r]
 		addr := h.Addr.Addr()
+		kind, port := stack.TransportRoCEv2, dataplane.TransportAFXDP
+		switch t {
+		case "tcp":
+			kind = stack.TransportTCP
+		case "adaptive":
+			kind = stack.TransportAdaptive
+		case "rocev2/udp":
+			port = dataplane.TransportUDP
+		}
 		err := h.Do(func() error {
-			switch t {
-			case "tcp":
-				tr, err := tcp.New(ctx, tcp.Options{Store: store, Rank: r, Size: n, Timeout: time.Minute,
-					ListenAddr: net.JoinHostPort(addr.String(), "0")})
-				if err != nil {
-					return err
-				}
-				ts[r] = tr
-			default:
-				kind := dataplane.TransportAFXDP
-				if t == "rocev2/udp" {
-					kind = dataplane.TransportUDP
-				}
-				tr, err := stack.OpenTransport(ctx, stack.TransportOptions{Kind: stack.TransportRoCEv2, Store: store,
-					Rank: r, Size: n, Prefix: "bench-coll/",
-					RDMA:   stack.RDMAOptions{Addr: addr, Transport: kind},
-					RoCEv2: rdmatransport.Options{MTU: rdma.MTUFromBytes(pathMTU)}})
-				if err != nil {
-					return err
-				}
-				ts[r] = tr
-			}
-			return nil
+			var err error
+			ts[r], err = stack.OpenTransport(ctx, stack.TransportOptions{Kind: kind, Store: store,
+				Rank: r, Size: n, Prefix: "bench-coll/" + t,
+				RDMA:   stack.RDMAOptions{Addr: addr, Transport: port},
+				RoCEv2: rdmatransport.Options{MTU: rdma.MTUFromBytes(pathMTU)},
+				TCP:    tcp.Options{Timeout: time.Minute}})
+			return err
 		})
 		if err != nil {
 			cancel() // the others would wait for this rank

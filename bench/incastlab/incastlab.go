@@ -36,9 +36,22 @@ const (
 	// DefaultLineRate is where DCQCN starts and what it never exceeds: a
 	// 1 Gbit/s NIC, twice the bottleneck, as a lab host's link would be.
 	DefaultLineRate = 1e9
+	// DefaultDelayTarget is the delay controller's target RTT: a software
+	// path's base RTT is a few hundred µs.
+	DefaultDelayTarget = time.Millisecond
+	// DefaultDelayInitWindow is the delay controller's first window: its
+	// default (1 MiB) overruns the lab bottleneck in the first round trip.
+	DefaultDelayInitWindow = 64 << 10
 	// DefaultCMPort is the first TCP port of the endpoint exchange; flow i
 	// uses DefaultCMPort+i on the receiver.
 	DefaultCMPort = 18600
+)
+
+// The modes of a run: which flow control the senders use.
+const (
+	ModeOff   = "off"   // none: the engine's own packet window only
+	ModeDCQCN = "dcqcn" // DCQCN, driven by the marker's CE marks through CNPs
+	ModeDelay = "delay" // the Swift-style delay controller (ignores CNPs)
 )
 
 // Options configure Run. Zero fields take the defaults above.
@@ -62,12 +75,18 @@ type Options struct {
 	// thresholds take the defaults. NoMarker leaves it out.
 	Marker   bpf.ECNMarkerOptions
 	NoMarker bool
-	// FlowControl is the senders' controller in the "on" run (default
-	// DCQCN with flowctl.LabDCQCNParams and DefaultLineRate).
-	FlowControl rocev2.FlowControlOptions
-	// Modes are the runs, in order: "off" (no flow control) and "on";
-	// default both.
+	// Modes are the runs, in order: "off" (no flow control), "dcqcn" and
+	// "delay"; default all three.
 	Modes []string
+	// DCQCN are the parameters of the dcqcn run, at the senders and (CNP
+	// spacing and DSCP) at the receiver; default flowctl.LabDCQCNParams.
+	DCQCN flowctl.DCQCNParams
+	// Delay configures the delay run; zero fields take DefaultDelayTarget
+	// and DefaultDelayInitWindow, then flowctl's defaults.
+	Delay flowctl.DelayOptions
+	// LineRate is each sender's NIC rate in bits/s: where DCQCN starts
+	// and its cap; default DefaultLineRate.
+	LineRate float64
 	// Incast is the traffic of each run; its MTU defaults to 2048.
 	Incast bench.IncastOptions
 	// CMPort is the first TCP port of the endpoint exchange.
@@ -216,21 +235,30 @@ func (o *Options) defaults() error {
 	if o.Marker.PmaxPPM == 0 {
 		o.Marker.PmaxPPM = DefaultPmaxPPM
 	}
-	if o.FlowControl.Kind == "" || o.FlowControl.Kind == rocev2.FlowControlNone {
-		o.FlowControl.Kind = rocev2.FlowControlDCQCN
+	if o.DCQCN == (flowctl.DCQCNParams{}) {
+		o.DCQCN = flowctl.LabDCQCNParams()
 	}
-	if o.FlowControl.Kind == rocev2.FlowControlDCQCN && o.FlowControl.DCQCN == (flowctl.DCQCNParams{}) {
-		o.FlowControl.DCQCN = flowctl.LabDCQCNParams()
+	if err := o.DCQCN.Validate(); err != nil {
+		return fmt.Errorf("incast: dcqcn: %w", err)
 	}
-	if o.FlowControl.LineRate == 0 {
-		o.FlowControl.LineRate = DefaultLineRate
+	if o.Delay.TargetDelay == 0 {
+		o.Delay.TargetDelay = DefaultDelayTarget
+	}
+	if o.Delay.InitWindow == 0 {
+		o.Delay.InitWindow = DefaultDelayInitWindow
+	}
+	if _, err := flowctl.NewDelay(o.Delay); err != nil {
+		return fmt.Errorf("incast: delay: %w", err)
+	}
+	if o.LineRate == 0 {
+		o.LineRate = DefaultLineRate
 	}
 	if len(o.Modes) == 0 {
-		o.Modes = []string{"off", "on"}
+		o.Modes = []string{ModeOff, ModeDCQCN, ModeDelay}
 	}
 	for _, m := range o.Modes {
-		if m != "off" && m != "on" {
-			return fmt.Errorf("incast: mode %q (want off or on)", m)
+		if m != ModeOff && m != ModeDCQCN && m != ModeDelay {
+			return fmt.Errorf("incast: mode %q (want off, dcqcn or delay)", m)
 		}
 	}
 	if o.Incast.MTU == 0 {
@@ -258,9 +286,17 @@ func (o *Options) progress(format string, args ...any) {
 // incast and reads the counters.
 func (o *Options) runMode(ctx context.Context, l *lab.Lab, mode string, marker *bpf.ECNMarker) (RunResult, error) {
 	r := RunResult{Mode: mode, FlowControl: rocev2.FlowControlNone}
-	fc := rocev2.FlowControlOptions{}
-	if mode == "on" {
-		fc = o.FlowControl
+	// The receiver is the notification point in every run: its CNP
+	// spacing and DSCP come from the DCQCN parameters.
+	np := rocev2.FlowControlOptions{Kind: rocev2.FlowControlDCQCN, DCQCN: o.DCQCN, LineRate: o.LineRate}
+	var fc rocev2.FlowControlOptions
+	switch mode {
+	case ModeDCQCN:
+		fc = np
+	case ModeDelay:
+		fc = rocev2.FlowControlOptions{Kind: rocev2.FlowControlDelay, Delay: o.Delay, LineRate: o.LineRate}
+	}
+	if fc.Kind != "" {
 		r.FlowControl = fc.Kind
 	}
 	devs := make([]*rocev2.Device, o.Senders+1)
@@ -276,10 +312,8 @@ func (o *Options) runMode(ctx context.Context, l *lab.Lab, mode string, marker *
 		eo := rocev2.Options{}
 		if i > 0 {
 			eo.FlowControl = fc
-		} else if o.FlowControl.Kind == rocev2.FlowControlDCQCN {
-			// The receiver is the notification point in both runs: its CNP
-			// spacing and DSCP come from the DCQCN parameters.
-			eo.FlowControl = rocev2.FlowControlOptions{Kind: rocev2.FlowControlDCQCN, DCQCN: o.FlowControl.DCQCN, LineRate: o.FlowControl.LineRate}
+		} else {
+			eo.FlowControl = np
 		}
 		if err := h.Do(func() error {
 			var err error
@@ -381,19 +415,19 @@ func WriteReport(w io.Writer, rep *Report) error {
 	}
 	fmt.Fprintf(w, "incast: %d senders -> h0 over %s, bottleneck %s, %s RDMA WRITEs for %v\n",
 		rep.Senders, rep.Transport, lab.FormatRate(rep.BottleneckBps), lab.FormatSize(uint64(rep.Size)), rep.Duration)
-	fmt.Fprintf(w, "%-5s %-6s %-5s %16s %12s %9s %9s %9s %15s %16s\n", "mode", "cc", "flow", "goodput[Gb/s]", "retransmits", "timeouts", "seq_naks", "cnps_rx", "mean_rate[Gb/s]", "final_rate[Gb/s]")
+	fmt.Fprintf(w, "%-5s %-5s %16s %12s %9s %9s %9s %15s %16s\n", "mode", "flow", "goodput[Gb/s]", "retransmits", "timeouts", "seq_naks", "cnps_rx", "mean_rate[Gb/s]", "final_rate[Gb/s]")
 	for _, r := range rep.Runs {
 		for _, s := range r.Senders {
-			fmt.Fprintf(w, "%-5s %-6s %-5s %16.3f %12d %9d %9d %9d %15.3f %16.3f\n", r.Mode, r.FlowControl, s.Host, s.Gbps, s.Retransmits, s.Timeouts, s.SeqNAKs, s.CNPs, s.MeanRateGbps, s.FinalRateGbps)
+			fmt.Fprintf(w, "%-5s %-5s %16.3f %12d %9d %9d %9d %15.3f %16.3f\n", r.Mode, s.Host, s.Gbps, s.Retransmits, s.Timeouts, s.SeqNAKs, s.CNPs, s.MeanRateGbps, s.FinalRateGbps)
 		}
 	}
-	fmt.Fprintf(w, "\n%-5s %-6s %18s %12s %7s %10s %10s %10s %10s %12s\n", "mode", "cc", "aggregate[Gb/s]", "utilization", "jain", "tbf_drops", "rx_drops", "ce_marks", "cnps_sent", "retransmits")
+	fmt.Fprintf(w, "\n%-5s %18s %12s %7s %10s %10s %10s %10s %12s\n", "mode", "aggregate[Gb/s]", "utilization", "jain", "tbf_drops", "rx_drops", "ce_marks", "cnps_sent", "retransmits")
 	for _, r := range rep.Runs {
 		var retx uint64
 		for _, s := range r.Senders {
 			retx += s.Retransmits
 		}
-		fmt.Fprintf(w, "%-5s %-6s %18.3f %11.1f%% %7.3f %10d %10d %10d %10d %12d\n", r.Mode, r.FlowControl, r.AggregateGbps, 100*r.Utilization, r.Jain,
+		fmt.Fprintf(w, "%-5s %18.3f %11.1f%% %7.3f %10d %10d %10d %10d %12d\n", r.Mode, r.AggregateGbps, 100*r.Utilization, r.Jain,
 			r.Bottleneck.Drops, r.ReceiverDrops, r.Marker.CEMarked, r.CNPsSent, retx)
 	}
 	return nil

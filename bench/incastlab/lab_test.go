@@ -14,8 +14,8 @@ import (
 )
 
 // TestIncastLab is issue 4's lab experiment: 3 senders into one receiver
-// through a 500 Mbit/s TBF with the ECN marker in front, without and with
-// DCQCN. The bounds are generous (the machine is shared with the other
+// through a 500 Mbit/s TBF with the ECN marker in front, without flow
+// control, with DCQCN and with the delay controller. The bounds are generous (the machine is shared with the other
 // packages' tests); the note of issue 4 has the measured figures.
 func TestIncastLab(t *testing.T) {
 	testutil.RequireRoot(t)
@@ -34,33 +34,36 @@ func TestIncastLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s%s", progress.String(), out.String())
-	if len(rep.Runs) != 2 || rep.Runs[0].Mode != "off" || rep.Runs[1].Mode != "on" {
-		t.Fatalf("runs %+v, want off then on", rep.Runs)
+	if len(rep.Runs) != 3 || rep.Runs[0].Mode != "off" || rep.Runs[1].Mode != "dcqcn" || rep.Runs[2].Mode != "delay" {
+		t.Fatalf("runs %+v, want off, dcqcn, delay", rep.Runs)
 	}
-	off, on := rep.Runs[0], rep.Runs[1]
+	off, dcqcn, delay := rep.Runs[0], rep.Runs[1], rep.Runs[2]
 	if off.Bottleneck.Drops == 0 {
 		t.Fatal("without flow control the bottleneck dropped nothing: the experiment does not overrun it")
 	}
-	if off.Marker.CEMarked == 0 || on.Marker.CEMarked == 0 || on.CNPsSent == 0 {
-		t.Fatalf("CE marks %d/%d, CNPs %d: the marker or the notification point did nothing", off.Marker.CEMarked, on.Marker.CEMarked, on.CNPsSent)
+	if off.Marker.CEMarked == 0 || dcqcn.Marker.CEMarked == 0 || dcqcn.CNPsSent == 0 {
+		t.Fatalf("CE marks %d/%d, CNPs %d: the marker or the notification point did nothing", off.Marker.CEMarked, dcqcn.Marker.CEMarked, dcqcn.CNPsSent)
 	}
-	if on.Bottleneck.Drops > off.Bottleneck.Drops/4 {
-		t.Errorf("drops with DCQCN %d, without %d: want at most a quarter", on.Bottleneck.Drops, off.Bottleneck.Drops)
-	}
-	if on.Jain < 0.8 {
-		t.Errorf("jain with DCQCN %.3f, want >= 0.8", on.Jain)
-	}
-	if on.Utilization < 0.5 {
-		t.Errorf("utilization with DCQCN %.2f, want >= 0.5", on.Utilization)
-	}
-	for _, s := range on.Senders {
+	for _, s := range dcqcn.Senders {
 		if s.CNPs == 0 || s.FinalRateGbps <= 0 || s.MeanRateGbps >= incastlab.DefaultLineRate/1e9 {
-			t.Errorf("%s: %d CNPs, mean rate %.3f Gbit/s: want DCQCN below the line rate", s.Host, s.CNPs, s.MeanRateGbps)
+			t.Errorf("dcqcn %s: %d CNPs, mean rate %.3f Gbit/s: want DCQCN below the line rate", s.Host, s.CNPs, s.MeanRateGbps)
 		}
+	}
+	// Issue 4's bounds (Jain >= 0.9, >= 85 % of the bottleneck, drops at
+	// most a tenth of the run without flow control), loosened for a
+	// machine shared with other tests: the delay controller meets them on
+	// a quiet one, DCQCN's sawtooth stays near 77 % (see the issue note).
+	if delay.Jain < 0.9 || delay.Utilization < 0.7 || delay.Bottleneck.Drops > off.Bottleneck.Drops/4 {
+		t.Errorf("delay: jain %.3f, utilization %.2f, drops %d (off: %d): want >= 0.9, >= 0.7, <= a quarter",
+			delay.Jain, delay.Utilization, delay.Bottleneck.Drops, off.Bottleneck.Drops)
+	}
+	if dcqcn.Jain < 0.8 || dcqcn.Utilization < 0.5 || dcqcn.Bottleneck.Drops > off.Bottleneck.Drops/2 {
+		t.Errorf("dcqcn: jain %.3f, utilization %.2f, drops %d (off: %d): want >= 0.8, >= 0.5, <= half",
+			dcqcn.Jain, dcqcn.Utilization, dcqcn.Bottleneck.Drops, off.Bottleneck.Drops)
 	}
 	var back incastlab.Report
 	js, _ := json.Marshal(rep)
-	if err := json.Unmarshal(js, &back); err != nil || len(back.Runs) != 2 || back.Runs[1].Senders[0].Host != "h1" {
+	if err := json.Unmarshal(js, &back); err != nil || len(back.Runs) != 3 || back.Runs[1].Senders[0].Host != "h1" {
 		t.Fatalf("json round trip: %v, %s", err, js)
 	}
 	if !strings.Contains(out.String(), "jain") {

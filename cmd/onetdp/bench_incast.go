@@ -17,7 +17,6 @@ import (
 	"github.com/opennetworks/onetdp/flowctl"
 	"github.com/opennetworks/onetdp/lab"
 	"github.com/opennetworks/onetdp/rdma"
-	"github.com/opennetworks/onetdp/rdma/rocev2"
 )
 
 type incastFlags struct {
@@ -31,7 +30,8 @@ type incastFlags struct {
 	duration           time.Duration
 	depth              int
 	transport          string
-	cc, preset, dcqcn  string
+	preset, dcqcn      string
+	delayInit          string
 	lineRate           string
 	modes              []string
 	labName            string
@@ -49,8 +49,10 @@ func newBenchIncastCmd() *cobra.Command {
 		Long: `Build a lab of --senders+1 hosts on a bridge with a TBF bottleneck (--rate,
 --buffer) on the switch port into h0, attach the in-kernel ECN marker (a phantom
 queue drained at --marker-rate % of the bottleneck, RED marking between --kmin
-and --kmax) in front of it, and let h1..hK RDMA WRITE to h0 over RoCEv2 at once:
-first without flow control, then with it (--cc), each run on fresh engines.
+and --kmax) in front of it, and let h1..hK RDMA WRITE to h0 over RoCEv2 at once, once per --modes entry,
+each on fresh engines: off (no flow control: the engine's packet window only),
+dcqcn (the marker's CE marks reach the senders as CNPs) and delay (a Swift-style
+controller on RTT, for paths where nothing marks).
 
 Prints per flow: goodput, retransmissions, timeouts, sequence NAKs, CNPs received
 and the controller's allowed rate (mean over the run and at its end); per run:
@@ -61,10 +63,10 @@ The default DCQCN parameters are the "lab" preset: the DCQCN paper's algorithm
 with its timers scaled to a software path (see 'onetdp sim --dcqcn-preset').
 NVIDIA's firmware defaults (--dcqcn-preset nvidia) are built for µs round trips
 and barely slow down here.`,
-		Example: `  sudo onetdp bench incast                          # 3 senders, 500 Mbit/s, DCQCN off then on
+		Example: `  sudo onetdp bench incast                          # 3 senders, 500 Mbit/s: off, dcqcn, delay
   sudo onetdp bench incast --senders 6 --rate 1gbit --duration 5s --json
-  sudo onetdp bench incast --cc delay               # Swift-style delay control instead of DCQCN
-  sudo onetdp bench incast --dcqcn-preset nvidia --dcqcn "rpg_ai_rate=10" --modes on`,
+  sudo onetdp bench incast --modes off,delay --delay-target 2ms
+  sudo onetdp bench incast --dcqcn-preset nvidia --dcqcn "rpg_ai_rate=10" --modes dcqcn`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runIncast(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), &f)
@@ -86,12 +88,12 @@ and barely slow down here.`,
 	fl.IntVar(&f.depth, "tx-depth", 16, "outstanding WRITEs per sender")
 	fl.Uint8Var(&f.qpTimeout, "qp-timeout", 14, "ACK timeout exponent: 4.096 µs × 2^n")
 	fl.StringVar(&f.transport, "transport", "af_xdp", "port of every engine: af_xdp, udp or udp-gso")
-	fl.StringVar(&f.cc, "cc", rocev2.FlowControlDCQCN, "flow control of the \"on\" run: dcqcn or delay")
 	fl.StringVar(&f.preset, "dcqcn-preset", "lab", "DCQCN parameters --dcqcn applies over: "+strings.Join(flowctl.DCQCNPresets, ", "))
 	fl.StringVar(&f.dcqcn, "dcqcn", "", `DCQCN parameters in NVIDIA's names, e.g. "rpg_ai_rate=10,rpg_time_reset=500"`)
 	fl.StringVar(&f.lineRate, "line-rate", lab.FormatRate(uint64(incastlab.DefaultLineRate)), "each sender's NIC rate: where DCQCN starts and its cap")
-	fl.DurationVar(&f.delayTarget, "delay-target", time.Millisecond, "target RTT of the delay controller")
-	fl.StringSliceVar(&f.modes, "modes", []string{"off", "on"}, "runs, in order: off, on")
+	fl.DurationVar(&f.delayTarget, "delay-target", incastlab.DefaultDelayTarget, "target RTT of the delay controller")
+	fl.StringVar(&f.delayInit, "delay-init-window", lab.FormatSize(incastlab.DefaultDelayInitWindow), "first window of the delay controller")
+	fl.StringSliceVar(&f.modes, "modes", []string{incastlab.ModeOff, incastlab.ModeDCQCN, incastlab.ModeDelay}, "runs, in order: off, dcqcn, delay")
 	fl.StringVar(&f.labName, "lab", "", "run in this existing lab (h0 receives; needs a bottleneck into h0) instead of a fresh one")
 	fl.BoolVar(&f.busyPoll, "busy-poll", false, "AF_XDP receivers spin on their rings (4+ engines share the CPUs: off by default)")
 	fl.StringVar(&f.xdpMode, "xdp-mode", "auto", "XDP attach mode: auto, native, generic")
@@ -140,16 +142,22 @@ func (f *incastFlags) options(progress io.Writer) (incastlab.Options, error) {
 	if err != nil {
 		return o, fmt.Errorf("--line-rate: %w", err)
 	}
-	o.FlowControl = rocev2.FlowControlOptions{Kind: f.cc, LineRate: float64(lr)}
-	switch f.cc {
-	case rocev2.FlowControlDCQCN:
-		if o.FlowControl.DCQCN, err = dcqcnParams(f.preset, f.dcqcn); err != nil {
-			return o, err
+	o.LineRate = float64(lr)
+	if o.DCQCN, err = dcqcnParams(f.preset, f.dcqcn); err != nil {
+		return o, err
+	}
+	iw, err := lab.ParseSize(f.delayInit)
+	if err != nil || iw == 0 || iw > 1<<30 {
+		return o, fmt.Errorf("--delay-init-window %q: want 1 B..1 GiB", f.delayInit)
+	}
+	if f.delayTarget <= 0 {
+		return o, fmt.Errorf("--delay-target %v: want a positive duration", f.delayTarget)
+	}
+	o.Delay = flowctl.DelayOptions{TargetDelay: f.delayTarget, InitWindow: float64(iw)}
+	for _, m := range f.modes {
+		if m != incastlab.ModeOff && m != incastlab.ModeDCQCN && m != incastlab.ModeDelay {
+			return o, fmt.Errorf("--modes %q: want off, dcqcn or delay", m)
 		}
-	case rocev2.FlowControlDelay:
-		o.FlowControl.Delay = flowctl.DelayOptions{TargetDelay: f.delayTarget}
-	default:
-		return o, fmt.Errorf("--cc %q: want dcqcn or delay", f.cc)
 	}
 	env := benchEnv{busyPoll: f.busyPoll, xdpMode: f.xdpMode}
 	if o.Port, err = portOptions(f.transport, netip.AddrPort{}, env); err != nil {

@@ -82,7 +82,8 @@ func TestBenchIncastFlags(t *testing.T) {
 		{[]string{"--pmax", "0"}, "--pmax"},
 		{[]string{"--marker-rate", "150"}, "--marker-rate"},
 		{[]string{"--path-mtu", "1500"}, "--path-mtu"},
-		{[]string{"--cc", "bbr"}, "--cc"},
+		{[]string{"--modes", "on"}, "--modes"},
+		{[]string{"--delay-target", "-1ms"}, "--delay-target"},
 		{[]string{"--dcqcn-preset", "fast"}, "preset"},
 		{[]string{"--dcqcn", "rpg_ai_rate=x"}, "--dcqcn"},
 		{[]string{"--transport", "rdma"}, "unknown transport"},
@@ -100,14 +101,16 @@ func TestBenchIncastFlags(t *testing.T) {
 		}
 	}
 	f := incastFlags{senders: 3, rate: "500mbit", buffer: "512k", kmin: "16k", kmax: "128k", pmax: 0.2, markerPercent: 95,
-		linkMTU: 3000, pathMTU: 2048, size: "64k", duration: time.Second, depth: 16, transport: "af_xdp", cc: "dcqcn",
-		preset: "lab", dcqcn: "rpg_ai_rate=10", lineRate: "1gbit", modes: []string{"on"}, xdpMode: "auto"}
+		linkMTU: 3000, pathMTU: 2048, size: "64k", duration: time.Second, depth: 16, transport: "af_xdp",
+		preset: "lab", dcqcn: "rpg_ai_rate=10", lineRate: "1gbit", modes: []string{"dcqcn"}, xdpMode: "auto",
+		delayTarget: 2 * time.Millisecond, delayInit: "32k"}
 	o, err := f.options(io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.BottleneckBps != 500e6 || o.BufferBytes != 512<<10 || o.Marker.RateBps != 475e6 || o.Marker.PmaxPPM != 200_000 ||
-		o.FlowControl.DCQCN.RPGAIRate != 10 || o.FlowControl.DCQCN.DCETCPRTT != 1100 || o.FlowControl.LineRate != 1e9 || o.Incast.Size != 64<<10 {
+		o.DCQCN.RPGAIRate != 10 || o.DCQCN.DCETCPRTT != 1100 || o.LineRate != 1e9 || o.Incast.Size != 64<<10 ||
+		o.Delay.TargetDelay != 2*time.Millisecond || o.Delay.InitWindow != 32<<10 {
 		t.Fatalf("options %+v", o)
 	}
 }

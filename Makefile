@@ -33,7 +33,7 @@ lint: ## gofmt, go vet, staticcheck
 check-generated: generate ## regenerate, then fail if the committed outputs differ
 	git diff --exit-code -- bpf/
 
-demo: build ## (root) bring up a 2-host lab, run the AF_XDP vs kernel UDP benches, tear down
+demo: build ## (root) labs of namespaces: AF_XDP vs kernel UDP, RoCEv2, 4-rank allreduce, incast
 	./$(BIN) demo
 
 clean:

@@ -9,31 +9,62 @@ import (
 
 	"github.com/opennetworks/onetdp/bench"
 	"github.com/opennetworks/onetdp/bpf"
+	"github.com/opennetworks/onetdp/collective"
 	"github.com/opennetworks/onetdp/dataplane"
 )
 
 func newDemoCmd() *cobra.Command {
 	var env benchEnv
+	var quick bool
 	c := &cobra.Command{
 		Use:   "demo",
-		Short: "Bring up a 2-host lab, compare AF_XDP with kernel UDP, run RoCEv2 over both, tear down",
-		Long: `The main job on an embedded default: a lab of two network namespaces joined by
-a veth pair, the onetdp XDP dispatcher on both ends, AF_XDP ports against kernel
-UDP ports for 64 B latency (ping-pong) and 64 B packet rate, and the dispatcher's
-per-class counters from the receiving host; then the software RoCEv2 engine on
-both transports: RDMA WRITE bandwidth and SEND latency as perftest reports them.
-Everything is removed afterwards.`,
+		Short: "Labs of network namespaces: AF_XDP against kernel UDP, RoCEv2, a 4-rank allreduce, incast",
+		Long: `The main job on an embedded default, in labs of network namespaces on this host:
+
+ 1. two hosts joined by a veth pair, the onetdp XDP dispatcher on both ends:
+    AF_XDP ports against kernel UDP ports for 64 B latency (ping-pong) and 64 B
+    packet rate, and the dispatcher's per-class counters from the receiver;
+ 2. the software RoCEv2 engine on both transports: RDMA WRITE bandwidth and
+    SEND latency as perftest reports them;
+ 3. four hosts on a bridge, one rank each: allreduce over RoCEv2 on AF_XDP and
+    over kernel TCP, as nccl-tests reports it (checked results);
+ 4. incast: three hosts RDMA WRITE into the fourth through a TBF bottleneck with
+    the in-kernel ECN marker in front, without flow control, with DCQCN and
+    with the delay-based controller.
+
+Everything is removed afterwards. --quick skips the incast.`,
 		Example: "  sudo onetdp demo\n  sudo make demo",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd, env)
+			return runDemo(cmd, env, quick)
 		},
 	}
 	env.flags(c)
+	c.Flags().BoolVar(&quick, "quick", false, "skip the incast experiment")
 	return c
 }
 
-func runDemo(cmd *cobra.Command, env benchEnv) error {
+// demoStep is one bench the demo runs through its cobra command.
+type demoStep struct {
+	title string
+	cmd   *cobra.Command
+	args  []string
+}
+
+func runDemoSteps(cmd *cobra.Command, steps []demoStep) error {
+	for _, run := range steps {
+		fmt.Fprintf(cmd.OutOrStdout(), "\n== %s\n", run.title)
+		run.cmd.SetArgs(run.args)
+		run.cmd.SetOut(cmd.OutOrStdout())
+		run.cmd.SetErr(cmd.ErrOrStderr())
+		if err := run.cmd.ExecuteContext(cmd.Context()); err != nil {
+			return fmt.Errorf("%s: %w", run.title, err)
+		}
+	}
+	return nil
+}
+
+func runDemo(cmd *cobra.Command, env benchEnv, quick bool) error {
 	out, progress := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	// MTU 3000: 64 B benches do not care; RoCEv2 gets a 2048-byte path MTU
 	// (native XDP on veth takes links up to 3506).
@@ -44,7 +75,7 @@ func runDemo(cmd *cobra.Command, env benchEnv) error {
 	if err != nil {
 		return err
 	}
-	defer teardown()
+	defer func() { teardown() }() // teardown is replaced once the 2-host steps are done
 	env.labName = l.Name
 	fmt.Fprintf(out, "== lab %s: %s %v <-> %s %v (veth pair, MTU %d)\n\n",
 		l.Name, l.Hosts[0].Name, l.Hosts[0].Addr.Addr(), l.Hosts[1].Name, l.Hosts[1].Addr.Addr(), l.Hosts[0].MTU)
@@ -85,23 +116,23 @@ func runDemo(cmd *cobra.Command, env benchEnv) error {
 
 	// RoCEv2: the software RC engine on both transports, as perftest
 	// measures it, in the same lab.
-	for _, run := range []struct {
-		title string
-		cmd   *cobra.Command
-		args  []string
-	}{
-		{"RoCEv2 RDMA WRITE bandwidth (ib_write_bw), 64 KiB", newBenchRDMACmd(bench.RDMAWrite, true), []string{"-s", "65536", "-n", "2000"}},
-		{"RoCEv2 SEND latency (ib_send_lat), 64 B", newBenchRDMACmd(bench.RDMASend, false), []string{"-s", "64", "-n", "5000"}},
-	} {
-		fmt.Fprintf(out, "\n== %s\n", run.title)
-		run.cmd.SetArgs(append(run.args, "--lab", l.Name, "--transport", "af_xdp,udp"))
-		run.cmd.SetOut(out)
-		run.cmd.SetErr(progress)
-		if err := run.cmd.ExecuteContext(cmd.Context()); err != nil {
-			return fmt.Errorf("%s: %w", run.title, err)
-		}
+	lab2 := []string{"--lab", l.Name, "--transport", "af_xdp,udp"}
+	if err := runDemoSteps(cmd, []demoStep{
+		{"RoCEv2 RDMA WRITE bandwidth (ib_write_bw), 64 KiB", newBenchRDMACmd(bench.RDMAWrite, true), append([]string{"-s", "65536", "-n", "2000"}, lab2...)},
+		{"RoCEv2 SEND latency (ib_send_lat), 64 B", newBenchRDMACmd(bench.RDMASend, false), append([]string{"-s", "64", "-n", "5000"}, lab2...)},
+	}); err != nil {
+		return err
 	}
-	return nil
+	teardown() // the next steps build their own labs
+	teardown = func() {}
+
+	steps := []demoStep{{"allreduce, 4 ranks in 4 lab hosts (nccl-tests columns; busbw = algbw x 2(n-1)/n)", newBenchCollCmd(collective.OpAllReduce),
+		[]string{"--hosts", "4", "-b", "8", "-e", "16M", "-f", "8", "-n", "10", "--transport", "rocev2/af_xdp,tcp"}}}
+	if !quick {
+		steps = append(steps, demoStep{"incast: h1..h3 RDMA WRITE into h0 through a 500 Mbit/s TBF and the ECN marker",
+			newBenchIncastCmd(), []string{"--duration", "3s"}})
+	}
+	return runDemoSteps(cmd, steps)
 }
 
 func writeCounters(w io.Writer, c [bpf.NumClasses]bpf.ClassCounters) {

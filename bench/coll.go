@@ -393,7 +393,9 @@ func (r *collRun) timed(ctx context.Context, g collGeometry, inPlace bool, iters
 		t0 := time.Now()
 		if r.o.Blocking {
 			for range iters {
-				h, err := op(ctx)
+				// As the blocking calls do: on an idle communicator the
+				// call runs on this goroutine, inside Wait.
+				h, err := op(collective.Inline(ctx))
 				if err == nil {
 					err = h.Wait(ctx)
 				}

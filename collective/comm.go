@@ -156,6 +156,7 @@ type Communicator struct {
 
 	mu        sync.Mutex
 	queue     []*Handle
+	busy      bool   // a collective is executing (on the worker or inline)
 	seq       uint64 // last collective sequence number issued
 	p2pSeq    uint64
 	stopping  bool
@@ -248,12 +249,15 @@ func (c *Communicator) issue(ctx context.Context, cl call) (*Handle, error) {
 	}
 	c.seq++
 	h.seq = c.seq
+	if ctx.Value(inlineKey{}) != nil && !c.busy && len(c.queue) == 0 {
+		// See Inline: the first Wait or Test runs it.
+		c.busy, h.inline, h.comm = true, true, c
+		c.mu.Unlock()
+		return h, nil
+	}
 	c.queue = append(c.queue, h)
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.kick()
 	return h, nil
 }
 
@@ -261,8 +265,10 @@ func (c *Communicator) worker() {
 	defer close(c.done)
 	for {
 		c.mu.Lock()
-		if len(c.queue) == 0 {
-			stop := c.stopping
+		// Queued calls wait while an Inline call runs (or waits for its
+		// Wait), unless the communicator stopped: then they fail at once.
+		if len(c.queue) == 0 || c.busy && c.stopErr == nil {
+			stop := c.stopping && len(c.queue) == 0
 			c.mu.Unlock()
 			if stop {
 				return
@@ -273,13 +279,35 @@ func (c *Communicator) worker() {
 		h := c.queue[0]
 		c.queue[0] = nil
 		c.queue = c.queue[1:]
-		stopErr := c.stopErr
-		c.mu.Unlock()
-		if stopErr != nil {
+		if stopErr := c.stopErr; stopErr != nil {
+			c.mu.Unlock()
 			h.finish(fmt.Errorf("%v #%d on rank %d: %w", h.kind, h.seq, c.rank, stopErr))
 			continue
 		}
+		c.busy = true
+		c.mu.Unlock()
 		h.finish(c.execute(h))
+		c.mu.Lock()
+		c.busy = false
+		c.mu.Unlock()
+	}
+}
+
+// runInline executes an inline call and hands the queue (calls issued
+// meanwhile by other goroutines) back to the worker.
+func (c *Communicator) runInline(h *Handle) {
+	h.finish(c.execute(h))
+	c.mu.Lock()
+	c.busy = false
+	c.mu.Unlock()
+	c.kick()
+}
+
+// kick wakes the worker if it sleeps.
+func (c *Communicator) kick() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -364,10 +392,7 @@ func (c *Communicator) shutdown(cause error, notify bool) {
 		c.mu.Unlock()
 		c.cancel(cause)
 		close(c.aborted)
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
+		c.kick()
 		if notify {
 			c.notifyAbort()
 		}

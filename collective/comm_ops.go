@@ -16,7 +16,7 @@ import (
 // AllReduce sets recv on every rank to the reduction of every rank's send.
 // send may be nil or equal recv (in place); else len(send) == len(recv).
 func (c *Communicator) AllReduce(ctx context.Context, send, recv []byte, dt DType, op Op) error {
-	return c.run(c.IAllReduce(ctx, send, recv, dt, op))
+	return c.run(c.IAllReduce(Inline(ctx), send, recv, dt, op))
 }
 
 // IAllReduce is the non-blocking AllReduce.
@@ -34,7 +34,7 @@ func (c *Communicator) IAllReduce(ctx context.Context, send, recv []byte, dt DTy
 // bytes) and leaves block Rank of the result in recv. In place: recv is
 // send's block Rank.
 func (c *Communicator) ReduceScatter(ctx context.Context, send, recv []byte, dt DType, op Op) error {
-	return c.run(c.IReduceScatter(ctx, send, recv, dt, op))
+	return c.run(c.IReduceScatter(Inline(ctx), send, recv, dt, op))
 }
 
 // IReduceScatter is the non-blocking ReduceScatter.
@@ -52,7 +52,7 @@ func (c *Communicator) IReduceScatter(ctx context.Context, send, recv []byte, dt
 // is not touched (and may be nil) elsewhere. In place on root: send nil or
 // equal to recv.
 func (c *Communicator) Reduce(ctx context.Context, send, recv []byte, dt DType, op Op, root int) error {
-	return c.run(c.IReduce(ctx, send, recv, dt, op, root))
+	return c.run(c.IReduce(Inline(ctx), send, recv, dt, op, root))
 }
 
 // IReduce is the non-blocking Reduce.
@@ -80,7 +80,7 @@ func (c *Communicator) IReduce(ctx context.Context, send, recv []byte, dt DType,
 // rank order: len(recv) == Size*len(send). In place: send nil or recv's
 // block Rank.
 func (c *Communicator) AllGather(ctx context.Context, send, recv []byte) error {
-	return c.run(c.IAllGather(ctx, send, recv))
+	return c.run(c.IAllGather(Inline(ctx), send, recv))
 }
 
 // IAllGather is the non-blocking AllGather.
@@ -101,7 +101,7 @@ func (c *Communicator) IAllGather(ctx context.Context, send, recv []byte) (*Hand
 // Broadcast copies root's send into every rank's recv (root's too). On
 // root send may be nil or equal recv (in place); elsewhere it is ignored.
 func (c *Communicator) Broadcast(ctx context.Context, send, recv []byte, root int) error {
-	return c.run(c.IBroadcast(ctx, send, recv, root))
+	return c.run(c.IBroadcast(Inline(ctx), send, recv, root))
 }
 
 // IBroadcast is the non-blocking Broadcast.
@@ -122,7 +122,7 @@ func (c *Communicator) IBroadcast(ctx context.Context, send, recv []byte, root i
 // receives rank j's block Rank into block j of recv. send may be nil or
 // equal recv (in place).
 func (c *Communicator) AllToAll(ctx context.Context, send, recv []byte) error {
-	return c.run(c.IAllToAll(ctx, send, recv))
+	return c.run(c.IAllToAll(Inline(ctx), send, recv))
 }
 
 // IAllToAll is the non-blocking AllToAll.
@@ -137,7 +137,7 @@ func (c *Communicator) IAllToAll(ctx context.Context, send, recv []byte) (*Handl
 }
 
 // Barrier returns once every rank has entered it.
-func (c *Communicator) Barrier(ctx context.Context) error { return c.run(c.IBarrier(ctx)) }
+func (c *Communicator) Barrier(ctx context.Context) error { return c.run(c.IBarrier(Inline(ctx))) }
 
 // IBarrier is the non-blocking Barrier.
 func (c *Communicator) IBarrier(ctx context.Context) (*Handle, error) {
@@ -200,6 +200,7 @@ func (c *Communicator) run(h *Handle, err error) error {
 		return err
 	}
 	// The operation's own deadline and Abort bound it: wait without one.
+	// (Wait runs an Inline operation itself.)
 	return h.Wait(context.Background())
 }
 

@@ -3,6 +3,7 @@ package collective
 import (
 	"context"
 	"fmt"
+	"sync"
 )
 
 // Handle is a non-blocking operation in flight, returned by the I-methods
@@ -14,6 +15,36 @@ type Handle struct {
 	ctx  context.Context
 	call call
 	c    Completion
+	// inline: the call was issued under Inline on an idle communicator;
+	// the first Wait or Test runs it on its own goroutine.
+	inline bool
+	comm   *Communicator
+	once   sync.Once
+}
+
+// Inline marks ctx so that an operation issued with it on an idle
+// communicator (nothing queued or running) runs on the goroutine that
+// first waits for or tests its Handle, instead of the communicator's
+// worker: two goroutine hand-offs fewer, which is most of a small
+// collective's time. Until then the communicator executes nothing else
+// (later operations queue behind it), so wait for such a handle before
+// issuing more from another goroutine. The blocking methods (AllReduce,
+// ...) use it.
+func Inline(ctx context.Context) context.Context {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return context.WithValue(ctx, inlineKey{}, true)
+}
+
+// inlineKey marks an Inline context.
+type inlineKey struct{}
+
+// runInline runs an inline operation once, from Wait or Test.
+func (h *Handle) runInline() {
+	if h.inline {
+		h.once.Do(func() { h.comm.runInline(h) })
+	}
 }
 
 // Op is the operation.
@@ -29,6 +60,7 @@ func (h *Handle) Wait(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	h.runInline()
 	select {
 	case <-h.c.Done():
 	case <-ctx.Done():
@@ -38,10 +70,15 @@ func (h *Handle) Wait(ctx context.Context) error {
 	return err
 }
 
-// Test reports whether the operation completed and, if so, its error.
-func (h *Handle) Test() (done bool, err error) { return h.c.Test() }
+// Test reports whether the operation completed and, if so, its error. An
+// Inline operation runs to its end inside its first Test.
+func (h *Handle) Test() (done bool, err error) {
+	h.runInline()
+	return h.c.Test()
+}
 
-// Done is closed when the operation completes.
+// Done is closed when the operation completes (an Inline one only after
+// Wait or Test ran it).
 func (h *Handle) Done() <-chan struct{} { return h.c.Done() }
 
 func (h *Handle) finish(err error) {

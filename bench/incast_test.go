@@ -9,7 +9,6 @@ import (
 
 	"github.com/opennetworks/onetdp/bench"
 	"github.com/opennetworks/onetdp/dataplane/porttest"
-	"github.com/opennetworks/onetdp/rdma/rocev2"
 )
 
 func TestJain(t *testing.T) {
@@ -27,24 +26,12 @@ func TestJain(t *testing.T) {
 // network: every flow completes with checked data and non-zero goodput.
 func TestIncastFake(t *testing.T) {
 	n := porttest.NewNetwork(porttest.NetworkOptions{MTU: 4200, QueueLen: 8192})
-	open := func(ip string) *rocev2.Device {
-		port, err := n.NewPort(netip.AddrPortFrom(netip.MustParseAddr(ip), rocev2.UDPPort))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := rocev2.Open(rocev2.Options{Port: port})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		return d
-	}
-	recv := open("198.18.0.1")
+	recv := openFakeDevice(t, n, "198.18.0.1")
 	flows := make([]bench.IncastFlow, 3)
 	for i := range flows {
 		a, b := socketPair(t)
 		flows[i] = bench.IncastFlow{
-			Sender:   bench.RDMASide{Device: open(netip.AddrFrom4([4]byte{198, 18, 0, byte(2 + i)}).String()), Connect: exchangeOn(a)},
+			Sender:   bench.RDMASide{Device: openFakeDevice(t, n, netip.AddrFrom4([4]byte{198, 18, 0, byte(2 + i)}).String()), Connect: exchangeOn(a)},
 			Receiver: bench.RDMASide{Device: recv, Connect: exchangeOn(b)},
 		}
 	}

@@ -46,6 +46,22 @@ func exchangeOn(c net.Conn) func(context.Context, cm.Endpoint, cm.Options) (cm.E
 	}
 }
 
+// openFakeDevice starts an engine on a new port of n at ip, closed at
+// cleanup.
+func openFakeDevice(t testing.TB, n *porttest.Network, ip string) *rocev2.Device {
+	t.Helper()
+	port, err := n.NewPort(netip.AddrPortFrom(netip.MustParseAddr(ip), rocev2.UDPPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := rocev2.Open(rocev2.Options{Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
 // rdmaSides starts two engines on an in-memory network and returns them as
 // benchmark sides connected through a socket pair. wrap, if set, wraps the
 // client's device.
@@ -59,16 +75,7 @@ func rdmaSides(t testing.TB, no porttest.NetworkOptions, wrap func(rdma.Device) 
 	}
 	n := porttest.NewNetwork(no)
 	for i, ip := range []string{"198.18.0.1", "198.18.0.2"} {
-		port, err := n.NewPort(netip.AddrPortFrom(netip.MustParseAddr(ip), rocev2.UDPPort))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := rocev2.Open(rocev2.Options{Port: port})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		devs[i] = d
+		devs[i] = openFakeDevice(t, n, ip)
 	}
 	a, b := socketPair(t)
 	var cdev rdma.Device = devs[0]

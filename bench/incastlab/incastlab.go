@@ -350,6 +350,7 @@ func (o *Options) runMode(ctx context.Context, l *lab.Lab, mode string, marker *
 	rates := make([]rateSampler, o.Senders)
 	io.OnStart = func(qpns []uint32, stop <-chan struct{}) {
 		for i, qpn := range qpns {
+			rates[i].done = make(chan struct{}) // before the goroutine: wait reads it
 			go rates[i].run(devs[i+1], qpn, stop)
 		}
 	}
@@ -440,7 +441,6 @@ type rateSampler struct {
 }
 
 func (s *rateSampler) run(d *rocev2.Device, qpn uint32, stop <-chan struct{}) {
-	s.done = make(chan struct{})
 	defer close(s.done)
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()

@@ -1,0 +1,5 @@
+//go:build race
+
+package incastlab_test
+
+const raceEnabled = true

@@ -133,13 +133,21 @@ type RunResult struct {
 	Duplicates uint64 `json:"duplicate_requests"`
 }
 
+// MarkerConfig is the ECN marker's setting in a Report.
+type MarkerConfig struct {
+	RateBps   uint64  `json:"rate_bit_s"`
+	KminBytes uint32  `json:"kmin_bytes"`
+	KmaxBytes uint32  `json:"kmax_bytes"`
+	Pmax      float64 `json:"pmax"`
+}
+
 // Report is the whole experiment.
 type Report struct {
 	Lab           string               `json:"lab"`
 	Transport     string               `json:"transport"`
 	Senders       int                  `json:"senders"`
 	BottleneckBps uint64               `json:"bottleneck_bit_s"`
-	Marker        *bpf.ECNMarkerParams `json:"marker,omitempty"`
+	Marker        *MarkerConfig        `json:"marker,omitempty"`
 	Size          int                  `json:"bytes"`
 	Duration      time.Duration        `json:"duration_ns"`
 	Runs          []RunResult          `json:"runs"`
@@ -193,7 +201,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		defer func() { _ = port.Do(marker.Close) }()
 		p := o.Marker.Params()
-		rep.Marker = &p
+		rep.Marker = &MarkerConfig{RateBps: p.RateBps, KminBytes: p.KminBytes, KmaxBytes: p.KmaxBytes, Pmax: float64(p.PmaxPPM) / 1e6}
 		o.progress("ecn marker on %s (%s): phantom queue at %s, kmin %s, kmax %s, pmax %.0f %%", port.Ifname, marker.Hook(),
 			lab.FormatRate(p.RateBps), lab.FormatSize(uint64(p.KminBytes)), lab.FormatSize(uint64(p.KmaxBytes)), float64(p.PmaxPPM)/1e4)
 	}

@@ -49,10 +49,10 @@ func newBenchIncastCmd() *cobra.Command {
 		Long: `Build a lab of --senders+1 hosts on a bridge with a TBF bottleneck (--rate,
 --buffer) on the switch port into h0, attach the in-kernel ECN marker (a phantom
 queue drained at --marker-rate % of the bottleneck, RED marking between --kmin
-and --kmax) in front of it, and let h1..hK RDMA WRITE to h0 over RoCEv2 at once, once per --modes entry,
-each on fresh engines: off (no flow control: the engine's packet window only),
-dcqcn (the marker's CE marks reach the senders as CNPs) and delay (a Swift-style
-controller on RTT, for paths where nothing marks).
+and --kmax) in front of it, and let h1..hK RDMA WRITE to h0 over RoCEv2 at once,
+once per --modes entry, each on fresh engines: off (no flow control: the
+engine's packet window only), dcqcn (the marker's CE marks reach the senders as
+CNPs) and delay (a Swift-style controller on RTT, for paths where nothing marks).
 
 Prints per flow: goodput, retransmissions, timeouts, sequence NAKs, CNPs received
 and the controller's allowed rate (mean over the run and at its end); per run:

@@ -143,14 +143,14 @@ type MarkerConfig struct {
 
 // Report is the whole experiment.
 type Report struct {
-	Lab           string               `json:"lab"`
-	Transport     string               `json:"transport"`
-	Senders       int                  `json:"senders"`
-	BottleneckBps uint64               `json:"bottleneck_bit_s"`
-	Marker        *MarkerConfig        `json:"marker,omitempty"`
-	Size          int                  `json:"bytes"`
-	Duration      time.Duration        `json:"duration_ns"`
-	Runs          []RunResult          `json:"runs"`
+	Lab           string        `json:"lab"`
+	Transport     string        `json:"transport"`
+	Senders       int           `json:"senders"`
+	BottleneckBps uint64        `json:"bottleneck_bit_s"`
+	Marker        *MarkerConfig `json:"marker,omitempty"`
+	Size          int           `json:"bytes"`
+	Duration      time.Duration `json:"duration_ns"`
+	Runs          []RunResult   `json:"runs"`
 }
 
 // Run builds (or uses) the lab, attaches the marker, runs every mode and

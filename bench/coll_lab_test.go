@@ -11,6 +11,7 @@ import (
 	"github.com/opennetworks/onetdp/bench"
 	"github.com/opennetworks/onetdp/collective"
 	"github.com/opennetworks/onetdp/dataplane"
+	"github.com/opennetworks/onetdp/internal/testutil"
 	"github.com/opennetworks/onetdp/lab"
 	"github.com/opennetworks/onetdp/lab/labtest"
 	"github.com/opennetworks/onetdp/rdma"
@@ -90,6 +91,7 @@ func requireNoWrong(t *testing.T, what string, rows []bench.CollResult, wantRows
 // at a few sizes (the algorithms' small and pipelined paths), then a
 // random sample of types, reductions and odd element counts.
 func TestCollectiveLab(t *testing.T) {
+	testutil.Exclusive(t) // CPU-heavy: keeps the rate-measuring lab tests elsewhere fair
 	l := labtest.New(t, lab.Options{Hosts: 4, MTU: 3000})
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("random cases from seed %d", seed)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/opennetworks/onetdp/bench"
 	"github.com/opennetworks/onetdp/collective"
+	"github.com/opennetworks/onetdp/internal/testutil"
 	"github.com/opennetworks/onetdp/lab"
 	"github.com/opennetworks/onetdp/lab/labtest"
 )
@@ -90,6 +91,7 @@ func near(a, b float64) bool { d := a - b; return d < 1e-9*max(1, b) && -d < 1e-
 // veth pair) and checks their rows: every size present, measured, no
 // wrong element.
 func TestPeersLab(t *testing.T) {
+	testutil.Exclusive(t) // CPU-heavy: keeps the rate-measuring lab tests elsewhere fair
 	l := labtest.New(t, lab.Options{Hosts: 3})
 	for _, op := range []collective.OpKind{collective.OpAllReduce, collective.OpAllGather, collective.OpBroadcast} {
 		o := Options{Coll: bench.CollOptions{Op: op, MinBytes: 8, MaxBytes: 64 << 10, StepFactor: 32, Iters: 5, Warmup: 1},

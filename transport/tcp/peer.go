@@ -1,7 +1,6 @@
 package tcp
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -46,7 +45,7 @@ type peer struct {
 	squeue []*request
 	sbusy  bool  // a write (inline or writer goroutine) is in progress
 	serr   error // set once; later sends fail with it
-	iov    [2]unix.Iovec
+	iov    [3]unix.Iovec
 }
 
 // message is a message that arrived before its receive: data read off the
@@ -225,7 +224,7 @@ func (p *peer) send(tag Tag, b []byte) *request {
 	p.writeNow(r)
 	p.smu.Lock()
 	p.sbusy = false
-	if r.off < headerLen+len(r.buf) {
+	if r.off < headerLen+len(r.buf)+padLen(len(r.buf)) {
 		if p.serr != nil {
 			err := p.serr
 			p.smu.Unlock()
@@ -259,6 +258,11 @@ func (p *peer) writeNow(r *request) {
 		iov[1].Base = &r.buf[0]
 		iov[1].SetLen(len(r.buf))
 		cnt = 2
+		if pad := padLen(len(r.buf)); pad > 0 {
+			iov[2].Base = &zeroPad[0]
+			iov[2].SetLen(pad)
+			cnt = 3
+		}
 	}
 	_ = p.raw.Write(func(fd uintptr) bool {
 		m, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(cnt))
@@ -267,7 +271,7 @@ func (p *peer) writeNow(r *request) {
 		}
 		return true
 	})
-	iov[0].Base, iov[1].Base = nil, nil
+	iov[0].Base, iov[1].Base, iov[2].Base = nil, nil, nil
 	r.off = n
 }
 
@@ -294,7 +298,7 @@ func (p *peer) sendSelf(r *request) {
 func (p *peer) writeLoop() {
 	defer p.t.wg.Done()
 	batch := make([]*request, 0, writeBatch)
-	bufs := make(net.Buffers, 0, 2*writeBatch)
+	bufs := make(net.Buffers, 0, 3*writeBatch)
 	for {
 		p.smu.Lock()
 		for p.serr == nil && (p.sbusy || len(p.squeue) == 0) {
@@ -319,8 +323,11 @@ func (p *peer) writeLoop() {
 			if r.off < headerLen {
 				bufs = append(bufs, r.hdr[r.off:])
 			}
-			if b := r.buf[max(r.off-headerLen, 0):]; len(b) > 0 {
-				bufs = append(bufs, b)
+			if r.off < headerLen+len(r.buf) {
+				bufs = append(bufs, r.buf[max(r.off-headerLen, 0):])
+			}
+			if pad := padLen(len(r.buf)); pad > 0 {
+				bufs = append(bufs, zeroPad[max(r.off-headerLen-len(r.buf), 0):pad])
 			}
 		}
 		wb := bufs // WriteTo consumes its receiver
@@ -346,13 +353,20 @@ func (p *peer) writeLoop() {
 // readLoop reads messages and hands each to its receive.
 func (p *peer) readLoop() {
 	defer p.t.wg.Done()
-	br := bufio.NewReaderSize(p.conn, 64<<10)
-	var hdr [headerLen]byte
+	// No bufio: the header is read into a small array and the payload
+	// straight into the posted receive, so a message costs no user-space
+	// copy (a 64 KiB bufio buffer took the header and most of the payload,
+	// then copied it).
+	br := p.conn
+	// The previous payload's padding is read with the next header.
+	var buf [wireAlign + headerLen]byte
+	pad := 0
 	var err error
 	for err == nil {
-		if _, err = io.ReadFull(br, hdr[:]); err != nil {
+		if _, err = io.ReadFull(br, buf[:pad+headerLen]); err != nil {
 			break
 		}
+		hdr := buf[pad:]
 		tag := Tag(binary.BigEndian.Uint64(hdr[0:8]))
 		size := binary.BigEndian.Uint64(hdr[8:16])
 		if size > maxMessage {
@@ -360,6 +374,7 @@ func (p *peer) readLoop() {
 			break
 		}
 		err = p.readMessage(br, tag, int(size))
+		pad = padLen(int(size))
 	}
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
@@ -369,7 +384,7 @@ func (p *peer) readLoop() {
 
 // readMessage reads one payload: into its posted receive, else into a
 // buffer within the unexpected budget, else it waits for a receive.
-func (p *peer) readMessage(br *bufio.Reader, tag Tag, n int) error {
+func (p *peer) readMessage(br *net.TCPConn, tag Tag, n int) error {
 	p.mu.Lock()
 	var r *request
 	for {
@@ -390,7 +405,7 @@ func (p *peer) readMessage(br *bufio.Reader, tag Tag, n int) error {
 
 	if r != nil {
 		if n != len(r.buf) {
-			_, err := br.Discard(n)
+			_, err := io.CopyN(io.Discard, br, int64(n))
 			r.Complete(p.mismatch(tag, n, len(r.buf)))
 			return err
 		}

@@ -2,7 +2,6 @@ package incastlab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -411,81 +410,4 @@ func connectIn(h *lab.Host, addr string, fn func(context.Context, string, cm.End
 		})
 		return remote, err
 	}
-}
-
-// ErrNoRuns is returned by WriteReport for a report without runs.
-var ErrNoRuns = errors.New("incast: no runs")
-
-// WriteReport prints the runs side by side: one row per flow and mode,
-// then one summary row per mode.
-func WriteReport(w io.Writer, rep *Report) error {
-	if len(rep.Runs) == 0 {
-		return ErrNoRuns
-	}
-	fmt.Fprintf(w, "incast: %d senders -> h0 over %s, bottleneck %s, %s RDMA WRITEs for %v\n",
-		rep.Senders, rep.Transport, lab.FormatRate(rep.BottleneckBps), lab.FormatSize(uint64(rep.Size)), rep.Duration)
-	fmt.Fprintf(w, "%-5s %-5s %16s %12s %9s %9s %9s %15s %16s\n", "mode", "flow", "goodput[Gb/s]", "retransmits", "timeouts", "seq_naks", "cnps_rx", "mean_rate[Gb/s]", "final_rate[Gb/s]")
-	for _, r := range rep.Runs {
-		for _, s := range r.Senders {
-			fmt.Fprintf(w, "%-5s %-5s %16.3f %12d %9d %9d %9d %15.3f %16.3f\n", r.Mode, s.Host, s.Gbps, s.Retransmits, s.Timeouts, s.SeqNAKs, s.CNPs, s.MeanRateGbps, s.FinalRateGbps)
-		}
-	}
-	fmt.Fprintf(w, "\n%-5s %18s %12s %7s %10s %10s %10s %10s %12s\n", "mode", "aggregate[Gb/s]", "utilization", "jain", "tbf_drops", "rx_drops", "ce_marks", "cnps_sent", "retransmits")
-	for _, r := range rep.Runs {
-		var retx uint64
-		for _, s := range r.Senders {
-			retx += s.Retransmits
-		}
-		fmt.Fprintf(w, "%-5s %18.3f %11.1f%% %7.3f %10d %10d %10d %10d %12d\n", r.Mode, r.AggregateGbps, 100*r.Utilization, r.Jain,
-			r.Bottleneck.Drops, r.ReceiverDrops, r.Marker.CEMarked, r.CNPsSent, retx)
-	}
-	return nil
-}
-
-// rateSampler records a QP's allowed rate every 10 ms until stop closes.
-type rateSampler struct {
-	done    chan struct{}
-	samples []float64
-}
-
-func (s *rateSampler) run(d *rocev2.Device, qpn uint32, stop <-chan struct{}) {
-	defer close(s.done)
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			if st, ok := d.QPFlowStats(qpn); ok && st.Rate > 0 {
-				s.samples = append(s.samples, st.Rate)
-			}
-		}
-	}
-}
-
-func (s *rateSampler) wait() {
-	if s.done != nil {
-		<-s.done
-	}
-}
-
-func (s *rateSampler) mean() float64 {
-	s.wait()
-	if len(s.samples) == 0 {
-		return 0
-	}
-	var t float64
-	for _, v := range s.samples {
-		t += v
-	}
-	return t / float64(len(s.samples))
-}
-
-func (s *rateSampler) last() float64 {
-	s.wait()
-	if len(s.samples) == 0 {
-		return 0
-	}
-	return s.samples[len(s.samples)-1]
 }

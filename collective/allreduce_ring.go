@@ -10,7 +10,7 @@ import "fmt"
 // ranks end with identical bytes.
 
 func init() {
-	register(&algorithm{name: "ring", kind: OpAllReduce, run: runFlat(ringAllreduce), cost: ringAllreduceCost})
+	register(&algorithm{name: "ring", kind: OpAllReduce, run: ringAllreduceRun, cost: ringAllreduceCost})
 }
 
 // flatAllreduce is an allreduce core: in place on buf over group g,
@@ -183,13 +183,27 @@ func ringAllgatherChunks(x *exec, g group, buf []byte, off []int, esz int, pendi
 }
 
 func ringAllreduce(x *exec, g group, buf []byte, avgN, step int) error {
+	return ringAllreduceInto(x, g, buf, buf, avgN, step)
+}
+
+// ringAllreduceRun is the ring over every rank, out of place without a
+// first copy of send into recv: the reduce-scatter reads send and writes
+// its partial sums into recv, and the allgather fills the rest of recv.
+func ringAllreduceRun(x *exec) error {
+	return ringAllreduceInto(x, x.worldGroup(), x.send, x.recv, x.size, 0)
+}
+
+// ringAllreduceInto reduces in (read only) into buf over g; they may be
+// the same buffer.
+func ringAllreduceInto(x *exec, g group, in, buf []byte, avgN, step int) error {
 	n := g.size()
 	if n == 1 {
+		copy(buf, in)
 		return Finish(buf, x.dt, x.op, avgN)
 	}
 	esz := x.dt.Size()
 	off := chunkOffsets(len(buf)/esz, esz, n)
-	pending, err := ringReduceScatter(x, g, buf, buf, off, step)
+	pending, err := ringReduceScatter(x, g, in, buf, off, step)
 	if err != nil {
 		return fmt.Errorf("reduce-scatter: %w", err)
 	}

@@ -44,3 +44,13 @@ func describeFields[S any](ch chan<- *prometheus.Desc, fields []counterField[S])
 		ch <- f.desc
 	}
 }
+
+// addLabel returns a copy of base with name=value added.
+func addLabel(base prometheus.Labels, name, value string) prometheus.Labels {
+	out := make(prometheus.Labels, len(base)+1)
+	for k, v := range base {
+		out[k] = v
+	}
+	out[name] = value
+	return out
+}

@@ -35,6 +35,7 @@ type CoreUtilization struct {
 // error; missing later fields read as 0, as on old kernels.
 func ParseProcStat(b []byte) ([]CPUTimes, error) {
 	var out []CPUTimes
+	seen := make(map[int]bool)
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	for line := 1; sc.Scan(); line++ {
@@ -46,6 +47,10 @@ func ParseProcStat(b []byte) ([]CPUTimes, error) {
 		if err != nil || id < 0 {
 			return nil, fmt.Errorf("proc stat line %d: bad cpu name %q", line, f[0])
 		}
+		if seen[id] {
+			return nil, fmt.Errorf("proc stat line %d: cpu%d listed twice", line, id)
+		}
+		seen[id] = true
 		if len(f) < 5 {
 			return nil, fmt.Errorf("proc stat line %d: %d fields, want at least 4 times", line, len(f)-1)
 		}

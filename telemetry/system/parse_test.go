@@ -41,7 +41,7 @@ func TestCPUUtilizationLeavesOutCoresWithoutTicks(t *testing.T) {
 }
 
 func TestParseProcStatErrors(t *testing.T) {
-	for _, in := range []string{"cpu0 1 2 3\n", "cpux 1 2 3 4\n", "cpu0 1 2 -3 4\n", "cpu-1 1 2 3 4\n"} {
+	for _, in := range []string{"cpu0 1 2 3\n", "cpux 1 2 3 4\n", "cpu0 1 2 -3 4\n", "cpu-1 1 2 3 4\n", "cpu0 1 2 3 4\ncpu0 1 2 3 4\n"} {
 		if _, err := ParseProcStat([]byte(in)); err == nil {
 			t.Errorf("ParseProcStat(%q): no error", in)
 		}

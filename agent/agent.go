@@ -74,6 +74,11 @@ func Start(opts Options) (_ *Agent, err error) {
 			a.closeAll()
 		}
 	}()
+	if o.ControlSocket != "off" {
+		if err := checkNotRunning(o.ControlSocket); err != nil {
+			return nil, err
+		}
+	}
 	a.nl, err = newHandle(o.Netns)
 	if err != nil {
 		return nil, err

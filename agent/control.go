@@ -60,9 +60,8 @@ func (a *Agent) startControl() error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("agent: control socket dir: %w", err)
 	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return fmt.Errorf("agent: control socket %s: %w", path, ErrAlreadyRunning)
+	if err := checkNotRunning(path); err != nil {
+		return err
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("agent: remove stale control socket: %w", err)
@@ -78,6 +77,16 @@ func (a *Agent) startControl() error {
 	a.ctrlLn = ln
 	a.wg.Add(1)
 	go a.acceptControl()
+	return nil
+}
+
+// checkNotRunning fails with ErrAlreadyRunning when an agent answers on
+// the control socket at path.
+func checkNotRunning(path string) error {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("agent: control socket %s: %w", path, ErrAlreadyRunning)
+	}
 	return nil
 }
 

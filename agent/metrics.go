@@ -29,9 +29,9 @@ func newMetrics(a *Agent) *metrics {
 		return prometheus.NewDesc(prometheus.BuildFQName(telemetry.Namespace, sub, name), help, labels, nil)
 	}
 	m := &metrics{
-		a:            a,
-		faultPPM:     d("xdp", "fault_drop_ppm", "Fault injection drop probability in parts per million.", "interface", "class"),
-		attached:     d("agent", "xdp_attached", "1 when netlink shows the dispatcher attached to the interface.", "interface", "mode"),
+		a:        a,
+		faultPPM: d("xdp", "fault_drop_ppm", "Fault injection drop probability in parts per million.", "interface", "class"),
+		attached: d("agent", "xdp_attached", "1 when netlink shows the dispatcher attached to the interface.", "interface", "mode"),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: telemetry.Namespace, Subsystem: "agent", Name: "control_requests_total",
 			Help: "Well-formed control API requests by op.",

@@ -314,6 +314,7 @@ func (p *peer) readFull(b []byte, n uint64) error {
 			rg.waitData(p.tail, p.stopped)
 			continue
 		}
+		rg.raceAcquire()
 		k := min(avail, n, pubChunk)
 		if b != nil {
 			rg.copyOut(p.tail, b[:k])

@@ -61,10 +61,12 @@ type ring struct {
 	mem  []byte // the whole mapping
 	data []byte // mem[headerBytes:]
 	mask uint64
+	// raceAddr is the -race happens-before word of this ring (race.go).
+	raceAddr unsafe.Pointer
 }
 
-func mapRing(mem []byte) *ring {
-	return &ring{mem: mem, data: mem[headerBytes:], mask: uint64(len(mem)-headerBytes) - 1}
+func mapRing(mem []byte, path string) *ring {
+	return &ring{mem: mem, data: mem[headerBytes:], mask: uint64(len(mem)-headerBytes) - 1, raceAddr: raceWord(path)}
 }
 
 func (r *ring) u64(off int) *uint64 { return (*uint64)(unsafe.Pointer(&r.mem[off])) }
@@ -107,6 +109,7 @@ func (r *ring) copyOut(pos uint64, b []byte) {
 
 // publishHead makes bytes up to h visible and wakes a sleeping consumer.
 func (r *ring) publishHead(h uint64) {
+	r.raceRelease()
 	atomic.StoreUint64(r.head(), h)
 	if atomic.LoadUint32(r.u32(offDataWait)) != 0 {
 		wake(r.u32(offDataSeq))

@@ -77,7 +77,7 @@ func createRing(path string, ringBytes int) (*ring, error) {
 		os.Remove(tmp)
 		return nil, fmt.Errorf("mmap %s: %w", tmp, err)
 	}
-	r := mapRing(mem)
+	r := mapRing(mem, path)
 	r.initHeader()
 	if err := os.Rename(tmp, path); err != nil {
 		unix.Munmap(mem)
@@ -105,7 +105,7 @@ func openRing(path string, ringBytes int) (*ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mmap %s: %w", path, err)
 	}
-	r := mapRing(mem)
+	r := mapRing(mem, path)
 	if err := r.check(); err != nil {
 		unix.Munmap(mem)
 		return nil, fmt.Errorf("ring file %s: %w", path, err)

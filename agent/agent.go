@@ -69,9 +69,15 @@ func Start(opts Options) (_ *Agent, err error) {
 	}
 	mode, _ := o.attachMode()
 	a := &Agent{opts: o, started: time.Now(), conns: map[net.Conn]struct{}{}}
+	var freshPins []string
 	defer func() {
 		if err != nil {
 			a.closeAll()
+			// Pins this failed start created go; pins of an earlier run stay.
+			for _, dir := range freshPins {
+				_ = bpf.Unpin(dir)
+			}
+			_ = os.Remove(o.PinDir) // only when empty
 		}
 	}()
 	if o.ControlSocket != "off" {
@@ -89,6 +95,9 @@ func Start(opts Options) (_ *Agent, err error) {
 			return nil, fmt.Errorf("agent: interface %s: %w", name, err)
 		}
 		ifc := &iface{name: name, ifindex: l.Attrs().Index, pinDir: filepath.Join(o.PinDir, name)}
+		if _, err := os.Stat(ifc.pinDir); errors.Is(err, os.ErrNotExist) {
+			freshPins = append(freshPins, ifc.pinDir)
+		}
 		dopts := bpf.DispatcherOptions{OnetPort: o.OnetPort, Mode: mode, PinDir: ifc.pinDir}
 		err = inNetns(o.Netns, func() error {
 			d, err := bpf.Attach(ifc.ifindex, dopts)

@@ -235,6 +235,8 @@ func TestAgentSecondInstanceRefused(t *testing.T) {
 	}
 	defer a.Close()
 	a.RequestUnpin()
+	// A second agent on the same socket (and interface) is refused and
+	// leaves nothing behind.
 	o2 := opts
 	o2.PinDir = opts.PinDir + "b"
 	if b, err := Start(o2); err == nil {
@@ -243,10 +245,23 @@ func TestAgentSecondInstanceRefused(t *testing.T) {
 	} else if !errors.Is(err, ErrAlreadyRunning) {
 		t.Fatalf("second agent: %v", err)
 	}
+	if _, err := os.Stat(o2.PinDir); !os.IsNotExist(err) {
+		t.Fatalf("refused agent left %s: %v", o2.PinDir, err)
+	}
+	// An agent that cannot attach (the interface is taken) cleans up too.
+	o3 := opts
+	o3.PinDir, o3.ControlSocket = opts.PinDir+"c", "off"
+	if b, err := Start(o3); err == nil {
+		b.Close()
+		t.Fatal("second agent on a taken interface started")
+	}
+	if _, err := os.Stat(o3.PinDir); !os.IsNotExist(err) {
+		t.Fatalf("failed agent left %s: %v", o3.PinDir, err)
+	}
 	if !xdpAttached(t, &l.Hosts[0]) {
 		t.Fatal("the failed second start detached the first agent's program")
 	}
-	if _, err := Start(Options{Interfaces: []string{"nosuch0"}, Netns: l.Hosts[0].Netns, MetricsAddr: "off", ControlSocket: "off", PinDir: opts.PinDir + "c"}); err == nil || !strings.Contains(err.Error(), "interface nosuch0") {
+	if _, err := Start(Options{Interfaces: []string{"nosuch0"}, Netns: l.Hosts[0].Netns, MetricsAddr: "off", ControlSocket: "off", PinDir: opts.PinDir + "d"}); err == nil || !strings.Contains(err.Error(), "interface nosuch0") {
 		t.Fatalf("missing interface: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package system
 
 import (
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -208,6 +209,9 @@ func TestLiveHost(t *testing.T) {
 	}
 	if !lo {
 		t.Errorf("no lo among %+v", snap.NICs.NICs)
+	}
+	if os.Getenv("ONET_EXPECT_GPU") == "1" && (snap.GPU.Absent != "" || snap.GPU.GPUs[0].MemoryTotalBytes == nil) {
+		t.Errorf("ONET_EXPECT_GPU=1 but gpu absent (%s) or without memory: %+v", snap.GPU.Absent, snap.GPU.GPUs)
 	}
 	for _, g := range snap.GPU.GPUs {
 		if g.UtilizationRatio != nil && (*g.UtilizationRatio < 0 || *g.UtilizationRatio > 1) {

@@ -217,3 +217,19 @@ func TestMemoryBandwidthAbsence(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// TestParseNvidiaSMIRealH100 parses output captured from a real H100
+// (driver with one GPU, no NVLink: `nvidia-smi nvlink -s` printed nothing).
+func TestParseNvidiaSMIRealH100(t *testing.T) {
+	got, err := ParseNvidiaSMICSV(readFixture(t, "nvidia-smi-h100.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []GPU{{Index: 0, Name: "NVIDIA H100 80GB HBM3", UtilizationRatio: f64(0), MemoryUsedBytes: u64(0), MemoryTotalBytes: u64(81559 << 20), PowerWatts: f64(104.75)}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %s\nwant %s", dumpGPUs(got), dumpGPUs(want))
+	}
+	if l, err := ParseNVLinkStatus(nil); err != nil || len(l) != 0 {
+		t.Fatalf("empty nvlink -s: %v, %v", l, err)
+	}
+}

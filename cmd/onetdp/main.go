@@ -46,6 +46,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newBenchCmd(), newDemoCmd())
 	root.AddCommand(newSimCmd())
 	root.AddCommand(newStatCmd())
+	root.AddCommand(newTopoCmd())
 	return root
 }
 

@@ -2,17 +2,22 @@ package telemetry
 
 // Collectors over every layer's plain Stats, read at scrape time (no
 // goroutines of their own). Each takes its source and constant labels
-// (for example {"interface": "eth0"}); a nil or closed source reports
-// nothing, never zeros:
+// (for example {"interface": "eth0"}). A nil source reports nothing, never
+// zeros; so does a closed dispatcher, ECN marker or AF_XDP port. Ports,
+// RoCEv2 devices and transports keep their Stats after Close and keep
+// reporting the final counts: unregister their collectors with them.
+// Within one registry, every collector of a kind must use the same label
+// names (client_golang refuses, at Register, one metric name with two
+// label sets); the values must differ.
 //
 //	NewXDPCollector(d *bpf.Dispatcher, opts XDPCollectorOptions) *XDPCollector        // onet_xdp_*
 //	NewECNMarkerCollector(m *bpf.ECNMarker, labels prometheus.Labels) *ECNMarkerCollector // onet_ecnmark_*
 //	NewPortCollector(p dataplane.Port, labels prometheus.Labels) *PortCollector       // onet_port_*
 //	NewAFXDPCollector(p *dataplane.AFXDPPort, labels prometheus.Labels) *AFXDPCollector // onet_afxdp_*
 //	NewRoCEv2Collector(d *rocev2.Device, opts RoCEv2CollectorOptions) *RoCEv2Collector // onet_rocev2_*
-//	NewRDMATransportCollector(t *rdmatransport.Transport, labels prometheus.Labels) *RDMATransportCollector // onet_transport_*
+//	NewRDMATransportCollector(t *rdmatransport.Transport, labels prometheus.Labels) *RDMATransportCollector // onet_rdmatransport_*
 //	NewLinkCollector(opts LinkCollectorOptions) *LinkCollector                        // onet_link_*
-//	NewLatencyHistogram(opts LatencyHistogramOptions) *LatencyHistogram               // native histogram
+//	NewLatencyHistogram(opts LatencyHistogramOptions) (*LatencyHistogram, error)     // native histogram, onet_<subsystem>_<name>_seconds
 
 import (
 	"errors"

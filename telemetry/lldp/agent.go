@@ -39,7 +39,9 @@ type AgentOptions struct {
 	SystemDescription string
 	// ChassisID; default the MAC of the first interface (subtype MAC).
 	ChassisID ID
-	// ManagementAddresses advertised on every interface; default none.
+	// ManagementAddresses advertised on every interface; default each
+	// interface's own first global IPv4 and IPv6 address (read at
+	// NewAgent), if any.
 	ManagementAddresses []netip.Addr
 	// Capabilities advertised (system and enabled); default CapStation.
 	Capabilities uint16
@@ -147,6 +149,10 @@ func NewAgent(opts AgentOptions) (*Agent, error) {
 			a.closeConns()
 			return nil, err
 		}
+		c.mgmt = opts.ManagementAddresses
+		if len(c.mgmt) == 0 {
+			c.mgmt = interfaceAddrs(ifi)
+		}
 		a.conns = append(a.conns, c)
 	}
 	if len(a.opts.ChassisID.Value) == 0 {
@@ -182,7 +188,7 @@ func (a *Agent) pdu(c *packetConn, ttl uint16) *LLDPDU {
 		Capabilities:        a.opts.Capabilities,
 		EnabledCapabilities: a.opts.Capabilities,
 	}
-	for _, m := range a.opts.ManagementAddresses {
+	for _, m := range c.mgmt {
 		p.ManagementAddresses = append(p.ManagementAddresses, IPManagementAddress(m, c.ifindex))
 	}
 	return p
@@ -331,4 +337,36 @@ func (a *Agent) closeConns() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// interfaceAddrs returns ifi's first global unicast IPv4 and IPv6 address.
+func interfaceAddrs(ifi *net.Interface) []netip.Addr {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return nil
+	}
+	var v4, v6 netip.Addr
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok || !ip.IsGlobalUnicast() {
+			continue
+		}
+		ip = ip.Unmap()
+		if ip.Is4() && !v4.IsValid() {
+			v4 = ip
+		} else if ip.Is6() && !v6.IsValid() {
+			v6 = ip
+		}
+	}
+	var out []netip.Addr
+	for _, a := range []netip.Addr{v4, v6} {
+		if a.IsValid() {
+			out = append(out, a)
+		}
+	}
+	return out
 }

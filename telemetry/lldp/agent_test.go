@@ -51,6 +51,9 @@ func TestAgentPair(t *testing.T) {
 	if n.Ifname != "eth0" || n.Ifindex != h0.Ifindex || n.ChassisID != h1.MAC.String() || n.PortID != "eth0" || n.SrcMAC != h1.MAC.String() || n.PDU.TTL != 5 {
 		t.Fatalf("neighbour %+v", n)
 	}
+	if m := n.PDU.ManagementAddresses; len(m) != 1 || m[0].String() != h1.Addr.Addr().String() || m[0].IfNumber != uint32(h1.Ifindex) {
+		t.Fatalf("management addresses %+v, want %v on ifindex %d", m, h1.Addr.Addr(), h1.Ifindex)
+	}
 	if n := waitNeighbor(t, a1, "a0", 3*time.Second); n.PDU.TTL != 1 {
 		t.Fatalf("a0 advertises ttl %d, want 1 (4 × 100 ms rounded up)", n.PDU.TTL)
 	}
@@ -225,5 +228,11 @@ func TestLLDPDInterop(t *testing.T) {
 	}
 	if _, ok := eth0.Chassis[ourName]; !ok || eth0.Port.ID.Type != "ifname" || eth0.Port.ID.Value != "eth0" {
 		t.Fatalf("lldpcli neighbour is not us (%s, port eth0):\n%s", ourName, out)
+	}
+	if !strings.Contains(string(out), `"`+h0.Addr.Addr().String()+`"`) {
+		t.Fatalf("lldpcli does not show our management address %v:\n%s", h0.Addr.Addr(), out)
+	}
+	if m := n.PDU.ManagementAddresses; len(m) == 0 || m[0].String() != h1.Addr.Addr().String() {
+		t.Fatalf("lldpd management addresses %+v, want %v", m, h1.Addr.Addr())
 	}
 }

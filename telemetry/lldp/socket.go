@@ -3,6 +3,7 @@ package lldp
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -14,6 +15,7 @@ type packetConn struct {
 	ifindex int
 	ifname  string
 	mac     net.HardwareAddr
+	mgmt    []netip.Addr // management addresses advertised here
 	f       *os.File
 }
 

@@ -197,3 +197,45 @@ func TestHierAllreduce(t *testing.T) {
 		t.Errorf("leaders exchanged nothing: %d, %d", g.remote[0].sends[2].Load(), g.remote[2].sends[0].Load())
 	}
 }
+
+// TestOverSharedMemory: hosts taken from the remote transport's Info
+// (three ranks on "a", one on "b"), shm between the three.
+func TestOverSharedMemory(t *testing.T) {
+	dir, err := os.MkdirTemp("/dev/shm", "onet-routetest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	hosts := []string{"a", "b", "a", "a"}
+	remote := collectivetest.NewGroup(4, collectivetest.GroupOptions{Hosts: hosts})
+	store := collective.NewMemStore()
+	ts := collectivetest.OpenGroup(t, 4, func(r int) (*route.Transport, error) {
+		return route.OverSharedMemory(context.Background(), remote[r], shm.Options{Store: store, Dir: dir, Timeout: 20 * time.Second})
+	})
+	if got := route.LocalRanks(remote[2]); len(got) != 3 || got[0] != 0 || got[1] != 2 || got[2] != 3 {
+		t.Fatalf("LocalRanks = %v", got)
+	}
+	for p, want := range []bool{true, false, true, true} {
+		if ts[3].IsLocal(p) != want {
+			t.Errorf("rank 3: IsLocal(%d) = %v", p, !want)
+		}
+	}
+	if ts[1].IsLocal(0) || !ts[1].IsLocal(1) {
+		t.Errorf("rank 1 alone on b: IsLocal(0) %v IsLocal(1) %v", ts[1].IsLocal(0), ts[1].IsLocal(1))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make([]byte, 2)
+	r, _ := ts[3].Irecv(0, 1, got)
+	s, _ := ts[0].Isend(3, 1, []byte("ok"))
+	if err := errors.Join(s.Wait(ctx), r.Wait(ctx)); err != nil || string(got) != "ok" {
+		t.Fatalf("0->3: %v %q", err, got)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("%d files left in %s", len(ents), dir)
+	}
+	if _, err := route.OverSharedMemory(context.Background(), collectivetest.NewGroup(2, collectivetest.GroupOptions{})[0],
+		shm.Options{Store: store}); !errors.Is(err, collective.ErrNotSupported) {
+		t.Errorf("remote without hosts: %v, want ErrNotSupported", err)
+	}
+}

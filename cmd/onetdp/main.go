@@ -45,6 +45,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newLabCmd())
 	root.AddCommand(newBenchCmd(), newDemoCmd())
 	root.AddCommand(newSimCmd())
+	root.AddCommand(newAgentCmd())
 	root.AddCommand(newStatCmd())
 	root.AddCommand(newTopoCmd())
 	return root

@@ -165,6 +165,13 @@ func (p *peer) send(tag Tag, b []byte) *request {
 	r := newRequest(tag, b)
 	binary.LittleEndian.PutUint64(r.hdr[0:8], uint64(tag))
 	binary.LittleEndian.PutUint64(r.hdr[8:16], uint64(len(b)))
+	// The rings stay mapped while this inline path touches them.
+	p.t.mapped.RLock()
+	defer p.t.mapped.RUnlock()
+	if p.t.closed.Load() {
+		r.Complete(fmt.Errorf("shm: isend: %w", collective.ErrClosed))
+		return r
+	}
 	if atomic.LoadUint64(p.out.u64(offConsClosed)) != 0 {
 		p.fail(p.lostError(errors.New("peer closed its ring")))
 	}

@@ -68,6 +68,9 @@ type Transport struct {
 	in, out    []*ring
 
 	closed atomic.Bool
+	// mapped is read-held by inline writers while they touch the rings
+	// and write-held by Close while it unmaps them.
+	mapped sync.RWMutex
 	stopHB chan struct{}
 	once   sync.Once
 	wg     sync.WaitGroup
@@ -216,7 +219,9 @@ func (t *Transport) Close() error {
 			t.peers[r].fail(err)
 		}
 		t.wg.Wait()
+		t.mapped.Lock()
 		unmapAll(t.in, t.out, t.rank)
+		t.mapped.Unlock()
 	})
 	return nil
 }

@@ -144,3 +144,44 @@ func TestStreamBackToBack(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseWhileSending: Close racing with senders never faults (the
+// rings stay mapped while an inline send copies) and every send ends.
+func TestCloseWhileSending(t *testing.T) {
+	for range 20 {
+		ts := open(t, 2, shm.Options{RingBytes: 4096})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		done := make(chan error, 4)
+		for g := range 4 {
+			go func() {
+				msg := make([]byte, 1000+g)
+				var last collective.Request
+				for {
+					s, err := ts[0].Isend(1, collective.Tag(g), msg)
+					if err != nil {
+						done <- nil
+						return
+					}
+					last = s
+					if ok, err := s.Test(); ok && err != nil {
+						break
+					}
+				}
+				err := last.Wait(ctx)
+				if err != nil && !errors.Is(err, collective.ErrClosed) {
+					done <- err
+					return
+				}
+				done <- nil
+			}()
+		}
+		time.Sleep(2 * time.Millisecond)
+		ts[0].Close()
+		for range 4 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		cancel()
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"github.com/opennetworks/onetdp/rdma/rocev2"
 	"github.com/opennetworks/onetdp/transport/adaptive"
 	"github.com/opennetworks/onetdp/transport/rdmatransport"
+	"github.com/opennetworks/onetdp/transport/route"
+	"github.com/opennetworks/onetdp/transport/shm"
 	"github.com/opennetworks/onetdp/transport/tcp"
 )
 
@@ -61,6 +63,14 @@ type TransportOptions struct {
 	// Adaptive holds the adaptive transport's threshold and measured
 	// sizes; its Small and Large are the rocev2 and tcp transports.
 	Adaptive adaptive.Options
+	// SharedMemory carries messages between ranks on one host through
+	// shared memory (transport/shm), the rest over Kind's transport
+	// (transport/route); which ranks share a host comes from the network
+	// transport's Info (tcp: hostname and network namespace).
+	SharedMemory bool
+	// SHM holds further shm settings; its Store is set from Store and its
+	// Prefix, when empty and Prefix is set, to Prefix+"/shm/".
+	SHM shm.Options
 }
 
 // OpenTransport builds a connected collective transport for this rank:
@@ -69,6 +79,24 @@ type TransportOptions struct {
 // the network namespace of RDMA.Addr; it returns once every rank of the
 // group is connected, or fails when ctx ends first.
 func OpenTransport(ctx context.Context, o TransportOptions) (collective.Transport, error) {
+	t, err := openNetwork(ctx, o)
+	if err != nil || !o.SharedMemory {
+		return t, err
+	}
+	so := o.SHM
+	so.Store = o.Store
+	if so.Prefix == "" && o.Prefix != "" {
+		so.Prefix = o.Prefix + "/shm/"
+	}
+	rt, err := route.OverSharedMemory(ctx, t, so)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open transport: shared memory: %w", err), t.Close())
+	}
+	return rt, nil
+}
+
+// openNetwork opens the transport that Kind names.
+func openNetwork(ctx context.Context, o TransportOptions) (collective.Transport, error) {
 	switch o.Kind {
 	case "", TransportRoCEv2:
 		t, err := openRoCEv2(ctx, o)

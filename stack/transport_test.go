@@ -86,19 +86,25 @@ func TestOpenTransportLoopback(t *testing.T) {
 	}
 }
 
-// TestOpenTransportKinds: tcp and adaptive (rocev2 over kernel UDP below
-// a 4 KiB threshold, tcp from it on) on loopback addresses, each moving
-// one message on each side of the threshold.
+// TestOpenTransportKinds: tcp, adaptive (rocev2 over kernel UDP below a
+// 4 KiB threshold, tcp from it on) and tcp with shared memory for ranks on
+// one host, on loopback addresses, each moving one message on each side
+// of the threshold.
 func TestOpenTransportKinds(t *testing.T) {
 	for i, c := range []struct {
 		kind stack.TransportKind
+		shm  bool
 		name string
-	}{{stack.TransportTCP, "tcp"}, {stack.TransportAdaptive, "adaptive(rocev2/udp<4096:tcp)"}} {
-		t.Run(string(c.kind), func(t *testing.T) {
+	}{{stack.TransportTCP, false, "tcp"}, {stack.TransportAdaptive, false, "adaptive(rocev2/udp<4096:tcp)"},
+		{stack.TransportTCP, true, "shm+tcp"}} {
+		t.Run(c.name, func(t *testing.T) {
 			addrs := []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 1, byte(2*i + 1)}), netip.AddrFrom4([4]byte{127, 0, 1, byte(2*i + 2)})}
+			shmDir := t.TempDir() // the two ranks share this process's host
 			tr := openGroupWith(t, 2, here, func(i int) stack.TransportOptions {
-				o := stack.TransportOptions{Kind: c.kind, RDMA: stack.RDMAOptions{Addr: addrs[i], Transport: dataplane.TransportUDP}}
+				o := stack.TransportOptions{Kind: c.kind, RDMA: stack.RDMAOptions{Addr: addrs[i], Transport: dataplane.TransportUDP},
+					SharedMemory: c.shm}
 				o.Adaptive.Threshold = 4096
+				o.SHM.Dir = shmDir
 				return o
 			})
 			if info := tr[0].(collective.Describer).Info(); info.Name != c.name {

@@ -55,10 +55,12 @@ func (e *benchEnv) flags(c *cobra.Command) {
 func newBenchCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure the dataplane in a lab: packet rate and latency, AF_XDP against kernel UDP",
-		Long: `Each bench brings up a 2-host lab (unless --lab names one), runs the same
-measurement over every transport in --transport in one run, prints one row per
-transport, and tears the lab down. Needs root.`,
+		Short: "Measure in a lab: packets, RoCEv2 (perftest), collectives (nccl-tests), incast",
+		Long: `Each bench brings up a lab of network namespaces (unless --lab names one), runs
+the same measurement over every transport in --transport in one run, prints the
+results in the format its users know (perftest for packets and RDMA, nccl-tests
+for collectives) with the peers beside them where asked (--peers: iperf3,
+sockperf, Open MPI, Gloo), and tears the lab down. Needs root.`,
 	}
 	c.AddCommand(newBenchPPSCmd(), newBenchLatCmd())
 	c.AddCommand(newBenchRDMACmds()...)

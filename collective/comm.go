@@ -167,6 +167,8 @@ type Communicator struct {
 
 	scratchMu sync.Mutex
 	free      [][]byte
+
+	stats Stats
 }
 
 // NewCommunicator builds a communicator over t. Every rank calls it at
@@ -312,7 +314,9 @@ func (c *Communicator) kick() {
 }
 
 // execute runs one call with its deadline and the abort cancellation.
-func (c *Communicator) execute(h *Handle) error {
+func (c *Communicator) execute(h *Handle) (err error) {
+	start := time.Now()
+	defer func() { c.record(h.kind, h.call.bytes, time.Since(start), err) }()
 	ctx, cancel := context.WithCancelCause(h.ctx)
 	defer cancel(nil)
 	stop := context.AfterFunc(c.life, func() { cancel(context.Cause(c.life)) })
@@ -323,7 +327,6 @@ func (c *Communicator) execute(h *Handle) error {
 		defer cancelT()
 	}
 	x := &exec{c: c, ctx: ctx, call: h.call, seq: h.seq, rank: c.rank, size: c.size, t: c.t}
-	var err error
 	if c.size == 1 {
 		err = x.local()
 	} else {

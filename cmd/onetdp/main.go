@@ -48,6 +48,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newAgentCmd())
 	root.AddCommand(newStatCmd())
 	root.AddCommand(newTopoCmd())
+	root.AddCommand(newTopCmd())
 	return root
 }
 

@@ -90,7 +90,7 @@ func TestTopViewRatesAndWarnings(t *testing.T) {
 	}
 
 	out := renderTop(v)
-	for _, s := range []string{"eth0", "onet", "packets 3000", "1.00 k pkt/s", "rx 100.00 kB/s", "CE marks 50/s", "CNPs 10/s",
+	for _, s := range []string{"eth0", "onet", "packets 3000", "1.00 kpkt/s", "rx 100.00 kB/s  tx 0 B/s", "CE marks 50/s", "CNPs 10/s",
 		"198.18.0.1:1000 > 198.18.0.2:4792", "p50 1.00 ms", "cpu0", "50.0 %", "! CE ratio 5.0 %"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("frame lacks %q:\n%s", s, out)
@@ -130,7 +130,7 @@ func TestTopHistQuantile(t *testing.T) {
 }
 
 func TestTopHumanFormats(t *testing.T) {
-	cases := map[string]string{humanRate(999): "999", humanRate(1500): "1.50 k", humanRate(math.NaN()): "-",
+	cases := map[string]string{humanRate(999): "999", humanRate(1500): "1.50 k", humanUnit(0, "B/s"): "0 B/s", humanUnit(2e6, "B/s"): "2.00 MB/s", humanRate(math.NaN()): "-",
 		humanSeconds(2e-6): "2.0 us", humanSeconds(0.5): "500.00 ms", cpuBar(0.5, 4): "[##..]", cpuBar(2, 2): "[##]"}
 	for got, want := range cases {
 		if got != want {

@@ -32,6 +32,16 @@ func humanRate(v float64) string {
 	return fmt.Sprintf("%.2f %s", v, units[i])
 }
 
+// humanUnit is humanRate followed by unit, spaced as "0 B/s", "1.50 kB/s"
+// and "50/s".
+func humanUnit(v float64, unit string) string {
+	h := humanRate(v)
+	if h == "-" || (!strings.Contains(h, " ") && !strings.HasPrefix(unit, "/")) {
+		return h + " " + unit
+	}
+	return h + unit
+}
+
 // humanSeconds formats a latency.
 func humanSeconds(s float64) string {
 	switch {
@@ -82,18 +92,18 @@ func renderTop(v topView) string {
 		if !ti.Attached {
 			att = "NOT attached"
 		}
-		fmt.Fprintf(&b, "  %-10s %-8s %-12s rx %sB/s  tx %sB/s  CE %s/s\n", ti.Name, ti.Mode, att,
-			humanRate(ti.RxBps), humanRate(ti.TxBps), humanRate(ti.CEPerSec))
+		fmt.Fprintf(&b, "  %-10s %-8s %-12s rx %s  tx %s  CE %s\n", ti.Name, ti.Mode, att,
+			humanUnit(ti.RxBps, "B/s"), humanUnit(ti.TxBps, "B/s"), humanUnit(ti.CEPerSec, "/s"))
 		for _, c := range ti.Classes {
-			fmt.Fprintf(&b, "    %-8s packets %-12d %s pkt/s\n", c.Class, c.Packets, humanRate(c.PPS))
+			fmt.Fprintf(&b, "    %-8s packets %-12d %s\n", c.Class, c.Packets, humanUnit(c.PPS, "pkt/s"))
 		}
 	}
 
 	cnp := "- (no RoCEv2 metrics)"
 	if !math.IsNaN(v.CNPPerSec) {
-		cnp = humanRate(v.CNPPerSec) + "/s"
+		cnp = humanUnit(v.CNPPerSec, "/s")
 	}
-	fmt.Fprintf(&b, "\n%s  CE marks %s/s   CNPs %s\n", topHead.Render("Congestion"), humanRate(v.CEPerSec), cnp)
+	fmt.Fprintf(&b, "\n%s  CE marks %s   CNPs %s\n", topHead.Render("Congestion"), humanUnit(v.CEPerSec, "/s"), cnp)
 
 	b.WriteString("\n" + topHead.Render("Top flows") + "\n")
 	if len(v.Flows) == 0 {

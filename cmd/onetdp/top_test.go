@@ -90,24 +90,7 @@ func TestTopTmux(t *testing.T) {
 		t.Fatalf("tmux new-session: %v\n%s", err, out)
 	}
 
-	const datagrams = 25
-	if err := h0.Do(func() error {
-		// Unconnected, so h1's ICMP port unreachable does not fail later writes.
-		c, err := net.ListenUDP("udp", nil)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(h1.Addr.Addr(), agent.DefaultOnetPort))
-		for i := 0; i < datagrams; i++ {
-			if _, err := c.WriteToUDP(make([]byte, 64), dst); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	sendOnet(t, h0, h1, 25)
 
 	want := regexp.MustCompile(`onet\s+packets 25\s`)
 	var pane string
@@ -118,7 +101,6 @@ func TestTopTmux(t *testing.T) {
 		}
 		if strings.Contains(pane, h1.Ifname) && want.MatchString(pane) && strings.Contains(pane, "attached") &&
 			strings.Contains(pane, "cpu0") && // a second sample: rates and CPU drawn
-
 			strings.Contains(pane, h0.Addr.Addr().String()+":") {
 			break
 		}
@@ -133,23 +115,34 @@ func TestTopTmux(t *testing.T) {
 		}
 	}
 
+	// s changes the flow sort; the footer line says so.
+	if out, err := tm("send-keys", "-t", session, "s"); err != nil {
+		t.Fatalf("send-keys s: %v\n%s", err, out)
+	}
+	waitPane(t, tm, session, "now by bytes)", 5*time.Second)
+
+	// Fault drops rising are a warning: drop every onet frame, send 5 more.
+	cl, err := agent.Dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cl.SetFault(h1.Ifname, "onet", 1_000_000)
+	cl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendOnet(t, h0, h1, 5)
+	waitPane(t, tm, session, "! "+h1.Ifname+": fault drops rising (+", 10*time.Second)
+
 	if out, err := tm("send-keys", "-t", session, "q"); err != nil {
 		t.Fatalf("send-keys: %v\n%s", err, out)
 	}
-	for end := time.Now().Add(5 * time.Second); ; {
-		pane, _ = tm("capture-pane", "-p", "-t", session)
-		if strings.Contains(pane, "TOP-EXITED 0") {
-			break
-		}
-		if time.Now().After(end) {
-			t.Fatalf("top did not exit 0 within 5 s of q:\n%s", pane)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitPane(t, tm, session, "TOP-EXITED 0", 5*time.Second)
 
-	// --once with stdout not a terminal prints one frame with the same numbers.
+	// --once with stdout not a terminal prints one frame: 30 onet frames (the
+	// last 5 counted and fault-dropped).
 	out, err := exec.Command(nsenter, append(topArgs, "--once", "--interval", "200ms")...).CombinedOutput()
-	if err != nil || !want.MatchString(string(out)) || !strings.Contains(string(out), "no latency data") {
+	if err != nil || !regexp.MustCompile(`onet\s+packets 30\s`).MatchString(string(out)) || !strings.Contains(string(out), "no latency data") {
 		t.Fatalf("top --once: %v\n%s", err, out)
 	}
 }
@@ -161,4 +154,44 @@ func shellQuote(name string, args ...string) string {
 		words[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 	}
 	return strings.Join(words, " ")
+}
+
+// sendOnet sends n 64-byte datagrams from h0 to h1's onet port.
+func sendOnet(t *testing.T, h0, h1 *lab.Host, n int) {
+	t.Helper()
+	if err := h0.Do(func() error {
+		// Unconnected, so h1's ICMP port unreachable does not fail later writes.
+		c, err := net.ListenUDP("udp", nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(h1.Addr.Addr(), agent.DefaultOnetPort))
+		for i := 0; i < n; i++ {
+			if _, err := c.WriteToUDP(make([]byte, 64), dst); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitPane captures the tmux pane until it contains want, or fails after d.
+func waitPane(t *testing.T, tm func(...string) (string, error), session, want string, d time.Duration) string {
+	t.Helper()
+	for end := time.Now().Add(d); ; {
+		pane, err := tm("capture-pane", "-p", "-t", session)
+		if err != nil {
+			t.Fatalf("capture-pane: %v\n%s", err, pane)
+		}
+		if strings.Contains(pane, want) {
+			return pane
+		}
+		if time.Now().After(end) {
+			t.Fatalf("pane never showed %q in %v:\n%s", want, d, pane)
+		}
+		time.Sleep(50 * time.Millisecond) // under the 300 ms frame a one-interval warning lasts
+	}
 }

@@ -45,7 +45,7 @@ agent's network namespace).
 
 Keys: q quits, p pauses, s changes the flow sort (bytes/s, bytes, packets).
 --once (or a stdout that is not a terminal) prints one frame, computed over
-one --interval, and exits.`,
+one --interval, and exits (non-zero when the agent is unreachable).`,
 		Example: `  onetdp top
   onetdp top --socket /run/onetdp/h0.sock --metrics http://127.0.0.1:9469/metrics --interval 2s
   onetdp top --once > frame.txt`,
@@ -91,8 +91,13 @@ func topOnce(ctx context.Context, w io.Writer, o topOptions) error {
 	case <-time.After(o.Interval):
 	}
 	cur := pollTop(ctx, o)
-	_, err := io.WriteString(w, renderTop(computeTopView(prev, cur, sortByRate, o.Flows)))
-	return err
+	if _, err := io.WriteString(w, renderTop(computeTopView(prev, cur, sortByRate, o.Flows))); err != nil {
+		return err
+	}
+	if cur.StatusErr != nil {
+		return fmt.Errorf("top: agent unreachable: %w", cur.StatusErr)
+	}
+	return nil
 }
 
 // pollTop reads the agent, its metrics and the local CPU counters once.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -162,3 +163,14 @@ func TestTopTUIKeys(t *testing.T) {
 func sprintfTop(format string, a ...any) string { return fmt.Sprintf(format, a...) }
 
 func keyMsg(s string) tea.KeyMsg { return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)} }
+
+func TestTopOnceUnreachable(t *testing.T) {
+	out, err := runCmd(t, newTopCmd(), "--once", "--socket", filepath.Join(t.TempDir(), "none.sock"), "--metrics", "off", "--interval", "10ms")
+	if err == nil || !strings.Contains(err.Error(), "top: agent unreachable") || !strings.Contains(out, "! agent unreachable") ||
+		!strings.Contains(out, "no interfaces") {
+		t.Fatalf("err %v\n%s", err, out)
+	}
+	if _, err := runCmd(t, newTopCmd(), "--once", "--interval", "0s"); err == nil || !strings.Contains(err.Error(), "--interval must be positive") {
+		t.Fatalf("zero interval: %v", err)
+	}
+}

@@ -38,8 +38,8 @@ type peer struct {
 
 	mu         sync.Mutex
 	cond       *sync.Cond // a receive was posted, space freed, or the peer failed
-	posted     map[Tag][]*request
-	unexpected map[Tag][][]byte
+	posted     collective.TagQueues[*request]
+	unexpected collective.TagQueues[[]byte]
 	unexpBytes int
 	maxUnexp   int
 	lost       error
@@ -52,8 +52,7 @@ type peer struct {
 }
 
 func newPeer(t *Transport, rank int, in, out *ring, maxUnexp int) *peer {
-	p := &peer{t: t, rank: rank, in: in, out: out, maxUnexp: maxUnexp,
-		posted: map[Tag][]*request{}, unexpected: map[Tag][][]byte{}}
+	p := &peer{t: t, rank: rank, in: in, out: out, maxUnexp: maxUnexp}
 	p.cond = sync.NewCond(&p.mu)
 	p.scond = sync.NewCond(&p.smu)
 	return p
@@ -82,10 +81,7 @@ func (p *peer) fail(err error) {
 	if p.lost == nil {
 		p.lost = err
 		p.dead.Store(true)
-		for tag, q := range p.posted {
-			recvs = append(recvs, q...)
-			delete(p.posted, tag)
-		}
+		p.posted.Drain(func(r *request) { recvs = append(recvs, r) })
 	}
 	p.cond.Broadcast()
 	p.mu.Unlock()
@@ -114,14 +110,7 @@ func (p *peer) mismatch(tag Tag, got, want int) error {
 // recv posts a receive or completes it from a buffered message.
 func (p *peer) recv(tag Tag, b []byte) *request {
 	p.mu.Lock()
-	if q := p.unexpected[tag]; len(q) > 0 {
-		data := q[0]
-		if len(q) == 1 {
-			delete(p.unexpected, tag)
-		} else {
-			q[0] = nil
-			p.unexpected[tag] = q[1:]
-		}
+	if data, ok := p.unexpected.Pop(tag); ok {
 		p.unexpBytes -= len(data)
 		p.cond.Broadcast()
 		p.mu.Unlock()
@@ -137,7 +126,7 @@ func (p *peer) recv(tag Tag, b []byte) *request {
 		return completed(err)
 	}
 	r := newRequest(tag, b)
-	p.posted[tag] = append(p.posted[tag], r)
+	p.posted.Push(tag, r)
 	p.cond.Broadcast()
 	p.mu.Unlock()
 	return r
@@ -145,17 +134,7 @@ func (p *peer) recv(tag Tag, b []byte) *request {
 
 // popPosted takes the first posted receive for tag; p.mu is held.
 func (p *peer) popPosted(tag Tag) *request {
-	q := p.posted[tag]
-	if len(q) == 0 {
-		return nil
-	}
-	r := q[0]
-	if len(q) == 1 {
-		delete(p.posted, tag)
-	} else {
-		q[0] = nil
-		p.posted[tag] = q[1:]
-	}
+	r, _ := p.posted.Pop(tag)
 	return r
 }
 
@@ -429,7 +408,7 @@ func (p *peer) readMessage(tag Tag, n int) error {
 		}
 		return nil
 	}
-	p.unexpected[tag] = append(p.unexpected[tag], data)
+	p.unexpected.Push(tag, data)
 	p.mu.Unlock()
 	return nil
 }

@@ -34,8 +34,8 @@ type peer struct {
 
 	mu         sync.Mutex
 	cond       *sync.Cond // signalled when a receive is posted or space frees
-	posted     map[Tag][]*request
-	unexpected map[Tag][]message
+	posted     collective.TagQueues[*request]
+	unexpected collective.TagQueues[message]
 	unexpBytes int
 	maxUnexp   int
 	lost       error // set once; later receives fail with it
@@ -56,8 +56,7 @@ type message struct {
 }
 
 func newPeer(t *Transport, rank int, c *net.TCPConn, maxUnexp int) *peer {
-	p := &peer{t: t, rank: rank, conn: c, maxUnexp: maxUnexp,
-		posted: map[Tag][]*request{}, unexpected: map[Tag][]message{}}
+	p := &peer{t: t, rank: rank, conn: c, maxUnexp: maxUnexp}
 	p.cond = sync.NewCond(&p.mu)
 	p.scond = sync.NewCond(&p.smu)
 	if c != nil {
@@ -89,19 +88,13 @@ func (p *peer) fail(err error) {
 	var recvs []*request
 	if p.lost == nil {
 		p.lost = err
-		for tag, q := range p.posted {
-			recvs = append(recvs, q...)
-			delete(p.posted, tag)
-		}
-		for _, q := range p.unexpected { // self: senders wait on receives that will never come
-			for _, m := range q {
+		p.posted.Drain(func(r *request) { recvs = append(recvs, r) })
+		if p.conn == nil { // self: senders wait on receives that will never come
+			p.unexpected.Drain(func(m message) {
 				if m.send != nil {
 					m.send.Complete(err)
 				}
-			}
-		}
-		if p.conn == nil {
-			clear(p.unexpected)
+			})
 		}
 	}
 	p.cond.Broadcast()
@@ -130,14 +123,7 @@ func (p *peer) fail(err error) {
 // recv posts a receive or completes it from a buffered message.
 func (p *peer) recv(tag Tag, b []byte) *request {
 	p.mu.Lock()
-	if q := p.unexpected[tag]; len(q) > 0 {
-		m := q[0]
-		if len(q) == 1 {
-			delete(p.unexpected, tag)
-		} else {
-			q[0] = message{}
-			p.unexpected[tag] = q[1:]
-		}
+	if m, ok := p.unexpected.Pop(tag); ok {
 		if m.send == nil {
 			p.unexpBytes -= len(m.data)
 			p.cond.Broadcast()
@@ -159,7 +145,7 @@ func (p *peer) recv(tag Tag, b []byte) *request {
 		return completed(err)
 	}
 	r := newRequest(tag, b)
-	p.posted[tag] = append(p.posted[tag], r)
+	p.posted.Push(tag, r)
 	p.cond.Broadcast()
 	p.mu.Unlock()
 	return r
@@ -181,17 +167,7 @@ func (p *peer) mismatch(tag Tag, got, want int) error {
 
 // popPosted takes the first posted receive for tag; p.mu is held.
 func (p *peer) popPosted(tag Tag) *request {
-	q := p.posted[tag]
-	if len(q) == 0 {
-		return nil
-	}
-	r := q[0]
-	if len(q) == 1 {
-		delete(p.posted, tag)
-	} else {
-		q[0] = nil
-		p.posted[tag] = q[1:]
-	}
+	r, _ := p.posted.Pop(tag)
 	return r
 }
 
@@ -290,7 +266,7 @@ func (p *peer) sendSelf(r *request) {
 		r.Complete(nil)
 		return
 	}
-	p.unexpected[r.tag] = append(p.unexpected[r.tag], message{send: r})
+	p.unexpected.Push(r.tag, message{send: r})
 	p.mu.Unlock()
 }
 
@@ -428,7 +404,7 @@ func (p *peer) readMessage(br *net.TCPConn, tag Tag, n int) error {
 		r.Complete(p.deliver(tag, data, r.buf))
 		return nil
 	}
-	p.unexpected[tag] = append(p.unexpected[tag], message{data: data})
+	p.unexpected.Push(tag, message{data: data})
 	p.mu.Unlock()
 	return nil
 }

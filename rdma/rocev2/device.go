@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/opennetworks/onetdp/dataplane"
+	"github.com/opennetworks/onetdp/internal/lathist"
 	"github.com/opennetworks/onetdp/rdma"
 )
 
@@ -113,6 +114,12 @@ type Stats struct {
 	ICRCErrors, Malformed    atomic.Uint64 // dropped on receive
 	UnknownQP                atomic.Uint64 // dropped: no such QP or QP not ready
 	TxStalls                 atomic.Uint64 // Send calls that could not hand over the whole batch
+	// OpLatency[c] is the time from PostSend to completion of the
+	// successful requests of class c (signaled or not; failed and flushed
+	// requests are left out): recorded under the QP's lock by whichever
+	// goroutine completes the request, readable with Snapshot from any
+	// goroutine.
+	OpLatency [NumOpClasses]lathist.Histogram
 }
 
 // Device implements rdma.Device over one dataplane.Port.
@@ -134,6 +141,8 @@ type Device struct {
 	// interval follows the DCQCN parameters (Options.CNPInterval unset).
 	cc            ccConfig
 	cnpFromParams bool
+	// epoch is the zero of monoNow, the post time stamps of requests.
+	epoch time.Time
 }
 
 var _ rdma.Device = (*Device)(nil)
@@ -153,6 +162,7 @@ func Open(opts Options) (*Device, error) {
 		txSrcPort: opts.Port.Caps().TxSrcPort,
 		mrs:       newMRTable(opts.MaxMRs),
 		stop:      make(chan struct{}),
+		epoch:     time.Now(),
 	}
 	d.cnpFromParams = cnpFromParams
 	d.cc.opts, d.cc.custom = opts.FlowControl, opts.NewFlowController

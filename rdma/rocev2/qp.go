@@ -27,6 +27,7 @@ type sendWQE struct {
 	// asking again.
 	reasked   bool
 	reaskedAt uint32
+	posted    int64 // Device.monoNow at PostSend, for Stats.OpLatency
 }
 
 // recvWQE is a receive-queue entry.

@@ -26,6 +26,7 @@ func (q *queuePair) postSendLocked(wrs []rdma.SendWR) (int, error) {
 	if q.attr.State != rdma.QPSRTS && q.attr.State != rdma.QPSError {
 		return 0, fmt.Errorf("rocev2: post send on QP %#x in %s: %w", q.qpn, q.attr.State, rdma.ErrInvalidState)
 	}
+	now := q.dev.monoNow()
 	for i := range wrs {
 		wr := &wrs[i]
 		if err := q.checkSendWR(wr); err != nil {
@@ -38,7 +39,7 @@ func (q *queuePair) postSendLocked(wrs []rdma.SendWR) (int, error) {
 		w := &q.sq[slot]
 		sge := q.sqSGE[slot*q.cap.MaxSendSGE : slot*q.cap.MaxSendSGE+len(wr.SGL)]
 		copy(sge, wr.SGL)
-		*w = sendWQE{wr: *wr}
+		*w = sendWQE{wr: *wr, posted: now}
 		w.wr.SGL = sge
 		w.wr.Signaled = wr.Signaled || q.sigAll
 		for _, s := range sge {
@@ -328,6 +329,9 @@ func (q *queuePair) completeLocked() {
 }
 
 func (q *queuePair) completeHeadLocked(w *sendWQE) {
+	if !w.failed {
+		q.recordLatency(w)
+	}
 	if w.wr.Signaled || w.failed {
 		wc := rdma.WC{ID: w.wr.ID, Opcode: wcOpcode(w.wr.Opcode), QPN: q.qpn}
 		if w.failed {

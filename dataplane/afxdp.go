@@ -89,6 +89,7 @@ type AFXDPPort struct {
 	caps       Caps
 	disp       *bpf.Dispatcher
 	queues     []*xskQueue
+	rings      []xskRings // one per queue, fixed at construction: RingStats reads them without a lock
 	tx         *xskQueue
 	ns         netns.NsHandle // network namespace of the interface, for neighbour resolution
 	wakeFD     int            // eventfd written by Close to wake a Recv sleeping in poll
@@ -189,8 +190,9 @@ func NewAFXDPPort(opts AFXDPOptions) (*AFXDPPort, error) {
 		return nil, fmt.Errorf("af_xdp: %w", err)
 	}
 	zcReason := ""
-	for _, q := range p.opts.Queues {
-		xq, why, err := p.openQueue(q)
+	p.rings = make([]xskRings, len(p.opts.Queues))
+	for i, q := range p.opts.Queues {
+		xq, why, err := p.openQueue(q, &p.rings[i])
 		if err != nil {
 			return nil, err
 		}
@@ -306,7 +308,7 @@ func (p *AFXDPPort) checkLocal(link netlink.Link) error {
 // openQueue binds one AF_XDP socket to rx queue q, trying zero-copy first
 // when allowed. why is the reason zero-copy was not used ("" if it was, or
 // if it was not tried).
-func (p *AFXDPPort) openQueue(q int) (xq *xskQueue, why string, err error) {
+func (p *AFXDPPort) openQueue(q int, rings *xskRings) (xq *xskQueue, why string, err error) {
 	o := p.opts
 	so := &xdp.SocketOptions{
 		NumFrames:              o.NumFrames,
@@ -360,7 +362,7 @@ func (p *AFXDPPort) openQueue(q int) (xq *xskQueue, why string, err error) {
 			return nil, "", fmt.Errorf("af_xdp: bind queue %d of %s: %w", q, o.Ifname, err)
 		}
 	}
-	xq = newXSKQueue(q, sock, o.NumFrames, o.FrameSize, o.RingSize, zc)
+	xq = newXSKQueue(q, sock, o.NumFrames, o.FrameSize, o.RingSize, zc, rings)
 	return xq, why, nil
 }
 
@@ -413,6 +415,7 @@ func (p *AFXDPPort) Send(pkts []Packet) (int, error) {
 	}
 	// txRoom capped descs to the free ring slots, so the ring takes them all.
 	sent, terr := q.transmit(descs)
+	q.noteTx()
 	if errors.Is(terr, ErrClosed) {
 		// The socket is of no more use (interface gone): what is on the
 		// ring stays there.

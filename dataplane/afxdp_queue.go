@@ -32,15 +32,20 @@ type xskQueue struct {
 	txNext     int // index of the next tx frame to use
 	txInFlight int // frames submitted and not yet completed
 	txDescs    []xdp.Desc
+
+	rxFrames int       // UMEM frames of the rx share
+	rings    *xskRings // counters for RingStats, in AFXDPPort.rings
 }
 
 // maxKicks bounds the sendto calls one Send makes to push its batch: the
 // kernel transmits at most 32 descriptors per call in copy mode.
 const maxKicks = 64
 
-func newXSKQueue(q int, sock *xdp.Socket, numFrames, frameSize, ringSize int, zc bool) *xskQueue {
+func newXSKQueue(q int, sock *xdp.Socket, numFrames, frameSize, ringSize int, zc bool, rings *xskRings) *xskQueue {
 	rx := numFrames / 2
 	xq := &xskQueue{
+		rxFrames:  rx,
+		rings:     rings,
 		queue:     q,
 		sock:      sock,
 		zeroCopy:  zc,
@@ -57,7 +62,9 @@ func newXSKQueue(q int, sock *xdp.Socket, numFrames, frameSize, ringSize int, zc
 	// Only as many frames as the fill ring holds circulate (Recv hands
 	// back exactly the frames it took): with RingSize below NumFrames/2 the
 	// rest of the rx share stays unused.
-	sock.Fill(fill)
+	n := sock.Fill(fill)
+	rings.fillRing.Store(uint32(n))
+	rings.rxFree.Store(uint32(rx - n))
 	return xq
 }
 

@@ -102,8 +102,10 @@ func (p *AFXDPPort) drain(pkts []Packet) int {
 		q := p.queues[(p.next+i)%nq]
 		avail := q.sock.NumReceived()
 		if avail == 0 {
+			q.noteRx(0)
 			continue
 		}
+		seen := avail
 		if avail > len(pkts)-got {
 			avail = len(pkts) - got
 		}
@@ -114,6 +116,7 @@ func (p *AFXDPPort) drain(pkts []Packet) int {
 			}
 		}
 		q.sock.Fill(descs)
+		q.noteRx(seen)
 	}
 	p.next++
 	return got

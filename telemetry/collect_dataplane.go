@@ -75,12 +75,24 @@ func (c *PortCollector) Collect(ch chan<- prometheus.Metric) {
 //	onet_afxdp_fill_ring_empty_total      times the fill ring was empty
 //	onet_afxdp_tx_ring_empty_total        times the tx ring was empty
 //
+// and, as gauges from the port's RingStats (the rings as the port's own
+// goroutines last saw them, read without a lock):
+//
+//	onet_afxdp_rx_ring_entries            rx ring occupancy (descriptors waiting)
+//	onet_afxdp_fill_ring_entries          frames on the fill rings
+//	onet_afxdp_tx_ring_entries            descriptors the kernel has not taken off the tx ring
+//	onet_afxdp_send_queue_depth_frames    frames sent and not yet completed (send-queue depth)
+//	onet_afxdp_ring_size_entries          descriptors per ring, times the sockets
+//	onet_afxdp_umem_frames                UMEM frames
+//	onet_afxdp_umem_free_frames           UMEM frames on no ring and not in flight
+//
 // A nil or closed port reports nothing. The port's PortStats and its
 // dispatcher are separate collectors (NewPortCollector, NewXDPCollector
 // on p.Dispatcher()). Safe for concurrent scrapes.
 type AFXDPCollector struct {
 	p      *dataplane.AFXDPPort
 	fields []counterField[unix.XDPStatistics]
+	rings  []counterField[dataplane.AFXDPRingStats]
 }
 
 var _ prometheus.Collector = (*AFXDPCollector)(nil)
@@ -94,13 +106,28 @@ var afxdpFields = []fieldSpec[unix.XDPStatistics]{
 	{"tx_ring_empty_total", "Times the kernel found the AF_XDP tx ring empty.", func(s *unix.XDPStatistics) uint64 { return s.Tx_ring_empty_descs }},
 }
 
-// NewAFXDPCollector returns a collector over p's socket statistics.
+var afxdpRingFields = []fieldSpec[dataplane.AFXDPRingStats]{
+	{"rx_ring_entries", "Descriptors waiting on the AF_XDP rx rings when the port last looked (rx ring occupancy).", func(s *dataplane.AFXDPRingStats) uint64 { return uint64(s.RxRing) }},
+	{"fill_ring_entries", "Frames on the AF_XDP fill rings for the kernel to receive into.", func(s *dataplane.AFXDPRingStats) uint64 { return uint64(s.FillRing) }},
+	{"tx_ring_entries", "Descriptors on the AF_XDP tx ring not yet taken by the kernel.", func(s *dataplane.AFXDPRingStats) uint64 { return uint64(s.TxRing) }},
+	{"send_queue_depth_frames", "Frames handed to the kernel for sending whose completions are not reaped yet.", func(s *dataplane.AFXDPRingStats) uint64 { return uint64(s.TxInFlight) }},
+	{"ring_size_entries", "Descriptors per AF_XDP ring, summed over the port's sockets.", func(s *dataplane.AFXDPRingStats) uint64 { return uint64(s.RingSize * s.Queues) }},
+	{"umem_frames", "Frames of the port's UMEMs.", func(s *dataplane.AFXDPRingStats) uint64 { return uint64(s.UMEMFrames) }},
+	{"umem_free_frames", "UMEM frames on no ring and not in flight.", func(s *dataplane.AFXDPRingStats) uint64 { return uint64(s.UMEMFreeFrames) }},
+}
+
+// NewAFXDPCollector returns a collector over p's socket statistics and
+// ring occupancy.
 func NewAFXDPCollector(p *dataplane.AFXDPPort, labels prometheus.Labels) *AFXDPCollector {
-	return &AFXDPCollector{p: p, fields: buildFields("afxdp", afxdpFields, nil, labels)}
+	return &AFXDPCollector{p: p, fields: buildFields("afxdp", afxdpFields, nil, labels),
+		rings: buildFields("afxdp", afxdpRingFields, nil, labels)}
 }
 
 // Describe implements prometheus.Collector.
-func (c *AFXDPCollector) Describe(ch chan<- *prometheus.Desc) { describeFields(ch, c.fields) }
+func (c *AFXDPCollector) Describe(ch chan<- *prometheus.Desc) {
+	describeFields(ch, c.fields)
+	describeFields(ch, c.rings)
+}
 
 // Collect implements prometheus.Collector.
 func (c *AFXDPCollector) Collect(ch chan<- prometheus.Metric) {
@@ -116,4 +143,11 @@ func (c *AFXDPCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	emitCounters(ch, c.fields, &st)
+	rs, err := c.p.RingStats()
+	if err != nil { // closed since XDPStats
+		return
+	}
+	for _, f := range c.rings {
+		ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, float64(f.get(&rs)))
+	}
 }

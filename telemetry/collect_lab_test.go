@@ -80,6 +80,7 @@ func TestLabAFXDPScrape(t *testing.T) {
 	reg, err := NewRegistry(
 		NewXDPCollector(b.Dispatcher(), XDPCollectorOptions{Labels: h1}),
 		NewAFXDPCollector(b, h1),
+		NewAFXDPCollector(a, h0),
 		NewPortCollector(a, h0),
 		NewPortCollector(b, h1),
 		NewLinkCollector(LinkCollectorOptions{Interfaces: []string{l.Hosts[1].Ifname}, Do: l.Hosts[1].Do, Labels: prometheus.Labels{"host": "h1"}}),
@@ -120,6 +121,11 @@ func TestLabAFXDPScrape(t *testing.T) {
 	if received != n {
 		t.Fatalf("received %d, want %d", received, n)
 	}
+	// One more look finds the rx ring empty.
+	b.SetRecvTimeout(20 * time.Millisecond)
+	if _, err := b.Recv(in); !errors.Is(err, dataplane.ErrTimeout) {
+		t.Fatalf("recv on an empty ring: %v, want ErrTimeout", err)
+	}
 
 	got := scrapeHTTP(t, reg)
 	frame := 14 + 20 + 8 + size
@@ -138,6 +144,22 @@ func TestLabAFXDPScrape(t *testing.T) {
 		`onet_port_rx_bytes_total{host="h1",interface="eth0",kind="af_xdp"}`:        n * size,
 		`onet_port_rx_dropped_total{host="h1",interface="eth0",kind="af_xdp"}`:      0,
 	})
+	// Rings: the receiver's fill rings hold every rx frame again, the
+	// sender's last batch waits for its completions to be reaped.
+	r0, r1 := `{host="h0",interface="eth0"}`, `{host="h1",interface="eth0"}`
+	expectSamples(t, got, map[string]float64{
+		`onet_afxdp_rx_ring_entries` + r1:         0,
+		`onet_afxdp_fill_ring_entries` + r1:       got[`onet_afxdp_ring_size_entries`+r1],
+		`onet_afxdp_umem_free_frames` + r1:        got[`onet_afxdp_umem_frames`+r1] / 2,
+		`onet_afxdp_send_queue_depth_frames` + r1: 0,
+		`onet_afxdp_send_queue_depth_frames` + r0: batch,
+		`onet_afxdp_tx_ring_entries` + r0:         0,
+		`onet_afxdp_umem_free_frames` + r0:        got[`onet_afxdp_umem_frames`+r0]/2 - batch,
+		`onet_afxdp_ring_size_entries` + r0:       got[`onet_afxdp_umem_frames`+r0] / 2, // default RingSize NumFrames/2
+	})
+	if got[`onet_afxdp_umem_frames`+r1] < 4096 {
+		t.Errorf("umem frames %v, want at least the default 4096", got[`onet_afxdp_umem_frames`+r1])
+	}
 	flowKey := `onet_xdp_flow_packets{class="onet",dport="4799",dst="` + l.Hosts[1].Addr.Addr().String() +
 		`",host="h1",interface="eth0",qp="0",sport="4799",src="` + l.Hosts[0].Addr.Addr().String() + `"}`
 	if v, ok := got[flowKey]; !ok || v != n {
@@ -160,7 +182,7 @@ func TestLabAFXDPScrape(t *testing.T) {
 	b.Close()
 	got = scrapeHTTP(t, reg)
 	for k := range got {
-		if strings.HasPrefix(k, "onet_xdp_") || strings.HasPrefix(k, "onet_afxdp_") {
+		if (strings.HasPrefix(k, "onet_xdp_") || strings.HasPrefix(k, "onet_afxdp_")) && strings.Contains(k, `host="h1"`) {
 			t.Fatalf("closed port still reports %s", k)
 		}
 	}

@@ -15,7 +15,11 @@
  *    (zero copy) and must stay valid until the operation completes: for a
  *    blocking call, until it returns; with a request (req != NULL), until
  *    onet_wait returns or onet_test reports done.
- *  - send == recv is an in-place operation where the operation allows it.
+ *  - send == recv, or send == NULL, is an in-place operation: allreduce,
+ *    reduce (at root), alltoall: the data is in recv; allgather: this
+ *    rank's block is already at recv + rank*count; reduce_scatter: the
+ *    input is the whole buffer and the result lands at recv + rank*count
+ *    (not at recv).
  *  - A Go panic inside a call is recovered and returned as
  *    ONET_ERR_INTERNAL with its message; it never aborts the process.
  *  - Thread safety: calls on one communicator may come from any thread;
@@ -98,7 +102,11 @@ const char *onet_status_name(int status);
  *                  timeout_ms=<n>                  (per operation; default 300000)
  *                  connect_timeout_ms=<n>          (rendezvous + connection; default 120000)
  *                  algo=allreduce=ring,...         (as ONET_ALGO)
- *                  prefix=<store key prefix>       (several communicators on one store)
+ *                  prefix=<store key prefix>       (several communicators on one store;
+ *                                                  default: none for the first communicator
+ *                                                  a process opens on a store, "comm<n>"
+ *                                                  for its n-th)
+ *                  store=tcp://host:port|file:///dir (as ONET_STORE)
  *                Unknown keys are ONET_ERR_INVALID.
  * On success *out holds the handle.
  */
@@ -110,7 +118,9 @@ int onet_comm_size(onet_comm c, int *size);
  * rank with ONET_ERR_ABORTED; reason may be NULL. */
 int onet_comm_abort(onet_comm c, const char *reason);
 /* Closes the communicator and its transport; pending operations fail with
- * ONET_ERR_CLOSED. Destroying twice is ONET_ERR_INVALID. */
+ * ONET_ERR_CLOSED. Destroying twice is ONET_ERR_INVALID. Collective: every
+ * rank calls it; it first runs a barrier (bounded by 10 s, skipped after an
+ * abort) so that rank 0, which serves the store, closes it last. */
 int onet_comm_destroy(onet_comm c);
 
 /*

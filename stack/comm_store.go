@@ -1,0 +1,111 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/opennetworks/onetdp/collective"
+	"github.com/opennetworks/onetdp/collective/rendezvous"
+)
+
+// sharedStores are the stores this process joined, by where they are and
+// which rank joined: communicators opened on the same master share one
+// store (rank 0 can serve a port only once), the last Close closes it.
+var sharedStores struct {
+	mu sync.Mutex
+	m  map[string]*sharedStore
+}
+
+type sharedStore struct {
+	ready chan struct{} // closed once store or err is set
+	store collective.Store
+	err   error
+	refs  int
+	// opened counts the communicators opened on it so far; the nth gets
+	// the default key prefix "comm<n>" (n > 1).
+	opened int
+}
+
+// joinStore returns the job's store, the function that lets go of it and
+// how many communicators (this one included) were opened on it. A store
+// in CommOptions is the caller's: release does not close it. A single-rank
+// job with no store or master named gets an in-memory store.
+func joinStore(ctx context.Context, o CommOptions, l rendezvous.Launch, lookup rendezvous.Lookup, timeout time.Duration) (collective.Store, func() error, int, error) {
+	if o.Store != nil {
+		return o.Store, func() error { return nil }, 1, nil
+	}
+	url := o.StoreURL
+	if url == "" {
+		url, _ = lookup("ONET_STORE")
+	}
+	_, masterSet := lookup("MASTER_ADDR")
+	_, onetMasterSet := lookup("ONET_MASTER")
+	if l.Size == 1 && url == "" && o.MasterAddr == "" && !masterSet && !onetMasterSet {
+		s := collective.NewMemStore()
+		return s, s.Close, 1, nil
+	}
+	key := url + "|" + l.MasterHostPort() + "|" + strconv.Itoa(l.Rank) + "/" + strconv.Itoa(l.Size)
+	sharedStores.mu.Lock()
+	sh := sharedStores.m[key]
+	creator := sh == nil
+	if creator {
+		sh = &sharedStore{ready: make(chan struct{})}
+		if sharedStores.m == nil {
+			sharedStores.m = map[string]*sharedStore{}
+		}
+		sharedStores.m[key] = sh
+	}
+	sh.refs++
+	sharedStores.mu.Unlock()
+	if creator {
+		// Joining may wait for rank 0's server: not under the lock, which
+		// another rank of this process may need to serve it.
+		sh.store, sh.err = rendezvous.Join(ctx, rendezvous.JoinOptions{Launch: l, StoreURL: url, Lookup: lookup, Timeout: timeout})
+		close(sh.ready)
+	}
+	select {
+	case <-sh.ready:
+	case <-ctx.Done():
+		sh.unref(key)
+		return nil, nil, 0, fmt.Errorf("join store: %w", ctx.Err())
+	}
+	if sh.err != nil {
+		sh.unref(key)
+		return nil, nil, 0, sh.err
+	}
+	sharedStores.mu.Lock()
+	sh.opened++
+	nth := sh.opened
+	sharedStores.mu.Unlock()
+	var once sync.Once
+	release := func() (err error) {
+		once.Do(func() { err = sh.unref(key) })
+		return err
+	}
+	return sh.store, release, nth, nil
+}
+
+// unref drops one reference; the last closes the store (once joined).
+func (sh *sharedStore) unref(key string) error {
+	sharedStores.mu.Lock()
+	sh.refs--
+	last := sh.refs == 0
+	if last && sharedStores.m[key] == sh {
+		delete(sharedStores.m, key)
+	}
+	sharedStores.mu.Unlock()
+	if !last {
+		return nil
+	}
+	<-sh.ready // the creator always finishes its Join (bounded by its ctx)
+	if sh.store == nil {
+		return nil
+	}
+	if err := sh.store.Close(); err != nil {
+		return fmt.Errorf("store %s: %w", key, err)
+	}
+	return nil
+}

@@ -239,6 +239,9 @@ func reduceScatter(c uint64, send, recv unsafe.Pointer, count uint64, dt, op int
 	if err != nil {
 		return err
 	}
+	if send == nil {
+		send = recv // in place: the input is the whole of recv
+	}
 	sb, err := buffer(what, "send", send, count, comm.Size(), d)
 	if err != nil {
 		return err

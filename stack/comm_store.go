@@ -64,6 +64,9 @@ func joinStore(ctx context.Context, o CommOptions, l rendezvous.Launch, lookup r
 		// Joining may wait for rank 0's server: not under the lock, which
 		// another rank of this process may need to serve it.
 		sh.store, sh.err = rendezvous.Join(ctx, rendezvous.JoinOptions{Launch: l, StoreURL: url, Lookup: lookup, Timeout: timeout})
+		if sh.err != nil {
+			sh.store = nil // Join may return a typed nil *TCPStore with its error
+		}
 		close(sh.ready)
 	}
 	select {

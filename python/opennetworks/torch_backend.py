@@ -42,123 +42,105 @@ from .communicator import Communicator, options_string
 BACKEND_NAME = "onet"
 
 _Work = getattr(dist, "Work", None) or getattr(dist, "_Work")
+try:
+    from torch._C._distributed_c10d import _create_work_from_future
+except ImportError:  # pragma: no cover
+    _create_work_from_future = None
 _group_ids = itertools.count()
 # alltoall with uneven splits and friends run over send/recv with tags from
 # this space, far above what users pass.
 _INTERNAL_TAG = 0x3F00000000000000  # onet tags end at 2**62-1
 
 
-class OnetWork(_Work):
-    """The Work torch gets back: wait() blocks until the onet requests
-    complete (raising their error), get_future() returns a torch Future
-    completed with the output tensors (or the error) by a completion
-    thread. Completion runs the host copy-back of staged tensors."""
+class _Pending:
+    """One operation's completion: the onet requests, the copy-back of
+    staged tensors, and the torch Future that the Work torch gets wraps.
+    The completer thread settles it (with the output tensors or the error)."""
 
-    def __init__(self, pg, requests, result, post=None):
-        super().__init__()
-        self._pg = pg
-        self._requests = requests
-        self._result = result
-        self._post = post
-        self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._exc = None
-        self._fut = None
-        self._fut_lock = threading.Lock()
+    __slots__ = ("requests", "result", "post", "future")
 
-    def _complete(self, timeout_s=None):
-        """Waits for every request (once), runs the copy-back, and settles
-        the future. Returns the error, if any."""
-        with self._lock:
-            if not self._done.is_set():
-                try:
-                    for r in self._requests:
-                        r.wait(timeout_s)
-                    if self._post is not None:
-                        self._post()
-                except _lib.Timeout as e:
-                    if timeout_s is not None and not all(r.done for r in self._requests):
-                        raise  # only our wait ran out: the work stays pending
-                    self._exc = e
-                except Exception as e:
-                    self._exc = e
-                self._requests = ()
-                self._post = None
-                self._done.set()
-                with self._fut_lock:
-                    fut = self._fut
-                if fut is not None:
-                    self._settle(fut)
-        return self._exc
+    def __init__(self, requests, result, post, future):
+        self.requests, self.result, self.post, self.future = requests, result, post, future
 
-    def _settle(self, fut):
-        if fut.done():
-            return
-        if self._exc is not None:
-            fut.set_exception(self._exc)
+    def complete(self):
+        try:
+            for r in self.requests:
+                r.wait()
+            if self.post is not None:
+                self.post()
+        except Exception as e:  # the operation's error, or a copy-back failure
+            self.future.set_exception(e)
         else:
-            fut.set_result(self._result)
-
-    def wait(self, timeout=None):
-        secs = None
-        if isinstance(timeout, datetime.timedelta):
-            secs = timeout.total_seconds() or None
-        elif timeout:
-            secs = float(timeout)
-        exc = self._complete(secs)
-        if exc is not None:
-            raise exc
-        return True
-
-    def is_completed(self):
-        if not self._done.is_set() and all(r.test() for r in self._requests):
-            self._complete()
-        return self._done.is_set()
-
-    def is_success(self):
-        return self.is_completed() and self._exc is None
-
-    def exception(self):
-        return self._exc
-
-    def result(self):
-        self.wait()
-        return self._result
-
-    def synchronize(self):
-        pass
-
-    def get_future(self):
-        with self._fut_lock:
-            if self._fut is None:
-                self._fut = torch.futures.Future()
-                if self._done.is_set():
-                    self._settle(self._fut)
-                else:
-                    self._pg._completer.put(self)
-            return self._fut
+            self.future.set_result(self.result)
+        self.requests = self.post = None
 
 
 class _Completer(threading.Thread):
-    """Completes works whose future was asked for, in issue order."""
+    """Completes the operations of one process group in issue order."""
 
     def __init__(self):
         super().__init__(name="onet-completer", daemon=True)
         self.q = queue.Queue()
 
-    def put(self, w):
-        self.q.put(w)
+    def put(self, p):
+        self.q.put(p)
 
     def run(self):
         while True:
-            w = self.q.get()
-            if w is None:
+            p = self.q.get()
+            if p is None:
                 return
-            w._complete()
+            p.complete()
 
 
-def _done_work(pg, result):
-    return OnetWork(pg, (), result)
+if _create_work_from_future is None:  # pragma: no cover (every torch >= 1.13 has it)
+    class _FutureWork(_Work):
+        """Fallback Work over a future; kept alive by the process group
+        until completion, since C++ holds only the pybind base."""
+
+        def __init__(self, fut):
+            super().__init__()
+            self._fut = fut
+
+        def wait(self, timeout=None):
+            self._fut.wait()
+            return True
+
+        def is_completed(self):
+            return self._fut.done()
+
+        def is_success(self):
+            return self._fut.done()
+
+        def get_future(self):
+            return self._fut
+
+    _live_works = []
+
+    def _work_from_future(fut):
+        w = _FutureWork(fut)
+        _live_works.append(w)
+        fut.add_done_callback(lambda _: _live_works.remove(w))
+        return w
+else:
+    _work_from_future = _create_work_from_future
+
+
+def OnetWork(pg, requests, result, post=None):
+    """The Work torch gets back: a C++ Work wrapping a torch Future that the
+    group's completer thread completes with the output tensors (after the
+    host copy-back of staged tensors) or sets to the operation's error.
+
+    A Python subclass of Work would lose its Python half (and hang in
+    wait()) once torch's C++ side holds it alone, as DDP does; a
+    future-wrapping Work has no Python half."""
+    fut = torch.futures.Future()
+    p = _Pending(requests, result, post, fut)
+    if requests or post is not None:
+        pg._completer.put(p)
+    else:
+        p.complete()
+    return _work_from_future(fut)
 
 
 def _timeout_ms(timeout):
@@ -357,9 +339,7 @@ class ProcessGroupOnet(dist.ProcessGroup):
             s = _torch.stage(t, "recv", load=False)
             reqs.append(self._comm.recv_buffer(s.buf, src, tag, async_op=True))
             staged.append(s)
-        w = OnetWork(self, reqs, tensors, _copy_back(staged))
-        w._src = src
-        return w
+        return OnetWork(self, reqs, tensors, _copy_back(staged))
 
     def recv_anysource(self, tensors, tag=0):
         raise NotSupported("onet: recv from any source is not supported: name the source rank")

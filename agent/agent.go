@@ -19,6 +19,7 @@ import (
 	"github.com/opennetworks/onetdp/bpf"
 	"github.com/opennetworks/onetdp/internal/nsenter"
 	"github.com/opennetworks/onetdp/telemetry"
+	"github.com/opennetworks/onetdp/telemetry/lldp"
 )
 
 // Agent is a running agent: dispatchers attached, servers listening. Its
@@ -39,15 +40,29 @@ type Agent struct {
 	closed      bool
 	conns       map[net.Conn]struct{}
 	closeResult error
+
+	lldp       *lldp.Agent                   // nil unless Options.LLDP
+	congestion *telemetry.CongestionDetector // sampled by a goroutine until Close
+	stopBg     context.CancelFunc
+	bg         sync.WaitGroup
+	flowMu     sync.Mutex // serialises flowctl changes (iface.ecnParams)
 }
 
-// iface is one interface with its attached dispatcher.
+// iface is one interface with its attached dispatcher and, with
+// Options.ECNMarker, its ECN marker.
 type iface struct {
 	name    string
 	ifindex int
 	pinDir  string
 	disp    *bpf.Dispatcher
+	ecn     *bpf.ECNMarker
+	// ecnParams are the marker's parameters in force, guarded by
+	// Agent.flowMu (the marker has no getter: the agent is its only writer).
+	ecnParams bpf.ECNMarkerParams
 }
+
+// ecnPinDir is where an interface's ECN marker maps are pinned.
+func (ifc *iface) ecnPinDir() string { return filepath.Join(ifc.pinDir, "ecn") }
 
 // Run starts an agent with opts, waits until ctx ends, then closes it
 // (detaching every program; pins stay unless asked otherwise).
@@ -75,6 +90,7 @@ func Start(opts Options) (_ *Agent, err error) {
 			a.closeAll()
 			// Pins this failed start created go; pins of an earlier run stay.
 			for _, dir := range freshPins {
+				_ = bpf.UnpinECNMarker(filepath.Join(dir, "ecn"))
 				_ = bpf.Unpin(dir)
 			}
 			_ = os.Remove(o.PinDir) // only when empty
@@ -108,6 +124,24 @@ func Start(opts Options) (_ *Agent, err error) {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
 		a.ifaces = append(a.ifaces, ifc)
+		if o.ECNMarker != nil {
+			if err := a.attachECN(ifc, o.ECNMarker.params()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if o.LLDP {
+		err = inNetns(o.Netns, func() error {
+			var err error
+			a.lldp, err = lldp.NewAgent(lldp.AgentOptions{Interfaces: o.Interfaces, Interval: time.Duration(o.LLDPInterval), SystemName: o.LLDPSystemName})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+	}
+	if err := a.startCongestion(); err != nil {
+		return nil, err
 	}
 	a.metrics = newMetrics(a)
 	if o.MetricsAddr != "off" {
@@ -239,10 +273,29 @@ func (a *Agent) closeAll() error {
 		a.mu.Unlock()
 	}
 	a.wg.Wait()
+	if a.stopBg != nil {
+		a.stopBg()
+		a.bg.Wait()
+	}
+	if a.lldp != nil {
+		if err := a.lldp.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("agent: stop lldp: %w", err))
+		}
+	}
 	a.mu.Lock()
 	unpin := a.unpin || a.opts.UnpinOnExit
 	a.mu.Unlock()
 	for _, ifc := range a.ifaces {
+		if ifc.ecn != nil {
+			if err := inNetns(a.opts.Netns, ifc.ecn.Close); err != nil {
+				errs = append(errs, fmt.Errorf("agent: close ecn marker of %s: %w", ifc.name, err))
+			}
+			if unpin {
+				if err := bpf.UnpinECNMarker(ifc.ecnPinDir()); err != nil {
+					errs = append(errs, fmt.Errorf("agent: %s: %w", ifc.name, err))
+				}
+			}
+		}
 		if err := ifc.disp.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("agent: close %s: %w", ifc.name, err))
 		}

@@ -90,6 +90,13 @@ func (c *Client) SetFault(iface, class string, ppm int64) (FaultResult, error) {
 	return r, c.Do(Request{Op: "fault", Iface: iface, Class: class, PPM: &ppm}, &r)
 }
 
+// Flowctl reads the ECN marker's parameters and the DCQCN presets, after
+// applying set (nil: read only) on iface ("" = every interface).
+func (c *Client) Flowctl(iface string, set *FlowctlSet) (FlowctlResult, error) {
+	var r FlowctlResult
+	return r, c.Do(Request{Op: "flowctl", Iface: iface, Set: set}, &r)
+}
+
 // Topology asks for links and addresses.
 func (c *Client) Topology() (Topology, error) {
 	var t Topology

@@ -168,6 +168,8 @@ func (a *Agent) Handle(line []byte) Response {
 		result, err = a.Flows(req.Limit)
 	case "fault":
 		result, err = a.setFault(req)
+	case "flowctl":
+		result, err = a.Flowctl(req.Iface, req.Set)
 	case "topology":
 		result, err = a.Topology()
 	case "unpin":

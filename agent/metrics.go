@@ -105,6 +105,15 @@ func (a *Agent) collectors() []prometheus.Collector {
 		cs = append(cs, telemetry.NewXDPCollector(ifc.disp, telemetry.XDPCollectorOptions{
 			Labels: prometheus.Labels{"interface": ifc.name},
 		}))
+		if ifc.ecn != nil {
+			cs = append(cs, telemetry.NewECNMarkerCollector(ifc.ecn, prometheus.Labels{"interface": ifc.name}))
+		}
+	}
+	if a.congestion != nil {
+		cs = append(cs, a.congestion)
+	}
+	if a.lldp != nil {
+		cs = append(cs, telemetry.NewLLDPCollector(a.lldp, nil))
 	}
 	return cs
 }

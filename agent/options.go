@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/opennetworks/onetdp/bpf"
+	"github.com/opennetworks/onetdp/telemetry"
 )
 
 // Defaults for Options fields left empty.
@@ -59,6 +61,87 @@ type Options struct {
 	// UnpinOnExit removes the pinned maps on Close, so the next start
 	// begins from zero.
 	UnpinOnExit bool `json:"unpin_on_exit,omitempty"`
+	// ECNMarker, when set, attaches the in-kernel ECN marker (bpf.ECNMarker)
+	// to the tc egress hook of every interface with these parameters
+	// (changed at run time through the flowctl op); its maps are pinned in
+	// PinDir/<ifname>/ecn.
+	ECNMarker *ECNMarkerOptions `json:"ecn_marker,omitempty"`
+	// LLDP runs an LLDP agent (telemetry/lldp) on the interfaces: it
+	// advertises this host and the topology op reports the neighbours.
+	LLDP bool `json:"lldp,omitempty"`
+	// LLDPInterval is the LLDP send interval; 0 means lldp.DefaultInterval.
+	LLDPInterval Duration `json:"lldp_interval,omitempty"`
+	// LLDPSystemName is the advertised system name; empty means the host
+	// name.
+	LLDPSystemName string `json:"lldp_system_name,omitempty"`
+	// Congestion are the congestion warning thresholds (zero fields take
+	// telemetry's defaults).
+	Congestion telemetry.CongestionThresholds `json:"congestion,omitempty"`
+	// CongestionInterval is how often the congestion detector samples;
+	// 0 means DefaultCongestionInterval.
+	CongestionInterval Duration `json:"congestion_interval,omitempty"`
+}
+
+// DefaultCongestionInterval is the congestion detector's sample interval
+// when Options.CongestionInterval is zero.
+const DefaultCongestionInterval = time.Second
+
+// ECNMarkerOptions are the ECN marker's parameters at start (see
+// bpf.ECNMarkerParams).
+type ECNMarkerOptions struct {
+	// RateBps is the phantom queue's drain rate in bit/s (typically 95 %
+	// of the link rate). Required.
+	RateBps uint64 `json:"rate_bps"`
+	// KminBytes, KmaxBytes and PmaxPPM default to DefaultECNKminBytes,
+	// DefaultECNKmaxBytes and DefaultECNPmaxPPM when zero.
+	KminBytes uint32 `json:"kmin_bytes,omitempty"`
+	KmaxBytes uint32 `json:"kmax_bytes,omitempty"`
+	PmaxPPM   uint32 `json:"pmax_ppm,omitempty"`
+}
+
+// Defaults of ECNMarkerOptions: marking starts at 20 kB of phantom queue
+// and reaches 1 % just below 200 kB, beyond which every ECT packet is
+// marked.
+const (
+	DefaultECNKminBytes = 20_000
+	DefaultECNKmaxBytes = 200_000
+	DefaultECNPmaxPPM   = 10_000
+)
+
+// params returns the marker's parameters, defaults filled in.
+func (o ECNMarkerOptions) params() bpf.ECNMarkerParams {
+	p := bpf.ECNMarkerParams{RateBps: o.RateBps, KminBytes: o.KminBytes, KmaxBytes: o.KmaxBytes, PmaxPPM: o.PmaxPPM}
+	if p.KminBytes == 0 && p.KmaxBytes == 0 {
+		p.KminBytes, p.KmaxBytes = DefaultECNKminBytes, DefaultECNKmaxBytes
+	}
+	if p.PmaxPPM == 0 {
+		p.PmaxPPM = DefaultECNPmaxPPM
+	}
+	return p
+}
+
+// Duration is a time.Duration that reads and writes JSON as a string
+// ("30s", "500ms").
+type Duration time.Duration
+
+// String returns the duration as time.Duration writes it.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration %s: want a string like \"30s\"", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
 }
 
 // LoadConfig reads Options from a JSON file. Unknown fields are an error,
@@ -97,6 +180,13 @@ func (o Options) withDefaults() Options {
 	if o.Mode == "" {
 		o.Mode = "auto"
 	}
+	if o.CongestionInterval == 0 {
+		o.CongestionInterval = Duration(DefaultCongestionInterval)
+	}
+	if o.ECNMarker != nil {
+		m := *o.ECNMarker
+		o.ECNMarker = &m
+	}
 	o.Interfaces = append([]string(nil), o.Interfaces...)
 	return o
 }
@@ -132,6 +222,28 @@ func (o Options) validate() error {
 	if o.OnetPort == 4791 {
 		return fmt.Errorf("%w: onet port 4791 is RoCEv2's", ErrInvalidOptions)
 	}
-	_, err := o.attachMode()
-	return err
+	if _, err := o.attachMode(); err != nil {
+		return err
+	}
+	if o.ECNMarker != nil {
+		if o.ECNMarker.RateBps == 0 {
+			return fmt.Errorf("%w: the ECN marker needs a drain rate (rate_bps, --ecn-rate)", ErrInvalidOptions)
+		}
+		p := o.ECNMarker.params()
+		switch {
+		case p.RateBps > bpf.MaxECNRateBps:
+			return fmt.Errorf("%w: ecn marker rate %d bit/s above %d", ErrInvalidOptions, p.RateBps, uint64(bpf.MaxECNRateBps))
+		case p.KminBytes > p.KmaxBytes:
+			return fmt.Errorf("%w: ecn marker kmin %d above kmax %d", ErrInvalidOptions, p.KminBytes, p.KmaxBytes)
+		case p.PmaxPPM > bpf.PPMScale:
+			return fmt.Errorf("%w: ecn marker pmax %d ppm above %d", ErrInvalidOptions, p.PmaxPPM, bpf.PPMScale)
+		}
+	}
+	if o.LLDPInterval < 0 || o.CongestionInterval < 0 {
+		return fmt.Errorf("%w: negative interval", ErrInvalidOptions)
+	}
+	if _, err := telemetry.NewCongestionDetector(telemetry.CongestionOptions{Thresholds: o.Congestion}); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	return nil
 }

@@ -28,7 +28,7 @@ var (
 )
 
 // Ops are the control API operations.
-var Ops = []string{"status", "flows", "fault", "topology", "unpin"}
+var Ops = []string{"status", "flows", "fault", "flowctl", "topology", "unpin"}
 
 // MaxRequestBytes bounds one request line.
 const MaxRequestBytes = 64 << 10
@@ -50,16 +50,20 @@ type Request struct {
 	Class string `json:"class,omitempty"`
 	// PPM (fault): drop probability in parts per million, 0..1000000.
 	PPM *int64 `json:"ppm,omitempty"`
+	// Set (flowctl): ECN marker parameters to change; nil reads them.
+	// Iface (flowctl) limits the change to one interface.
+	Set *FlowctlSet `json:"set,omitempty"`
 }
 
 // rawRequest is decoded first so that numbers of the wrong size are
 // reported as bad arguments rather than as JSON type errors.
 type rawRequest struct {
-	Op    *string      `json:"op"`
-	Limit *json.Number `json:"limit"`
-	Iface *string      `json:"iface"`
-	Class *string      `json:"class"`
-	PPM   *json.Number `json:"ppm"`
+	Op    *string          `json:"op"`
+	Limit *json.Number     `json:"limit"`
+	Iface *string          `json:"iface"`
+	Class *string          `json:"class"`
+	PPM   *json.Number     `json:"ppm"`
+	Set   *json.RawMessage `json:"set"`
 }
 
 // DecodeRequest parses and validates one request (a JSON object). Its
@@ -87,17 +91,18 @@ func DecodeRequest(b []byte) (Request, error) {
 		return req, fmt.Errorf("%w: missing \"op\" (one of %s)", ErrUnknownOp, strings.Join(Ops, ", "))
 	}
 	req.Op = *raw.Op
-	has := map[string]bool{"limit": raw.Limit != nil, "iface": raw.Iface != nil, "class": raw.Class != nil, "ppm": raw.PPM != nil}
+	has := map[string]bool{"limit": raw.Limit != nil, "iface": raw.Iface != nil, "class": raw.Class != nil, "ppm": raw.PPM != nil, "set": raw.Set != nil}
 	allowed := map[string][]string{
 		"status": nil, "topology": nil, "unpin": nil,
-		"flows": {"limit"},
-		"fault": {"iface", "class", "ppm"},
+		"flows":   {"limit"},
+		"fault":   {"iface", "class", "ppm"},
+		"flowctl": {"iface", "set"},
 	}
 	args, ok := allowed[req.Op]
 	if !ok {
 		return req, fmt.Errorf("%w %q (want one of %s)", ErrUnknownOp, req.Op, strings.Join(Ops, ", "))
 	}
-	for _, name := range []string{"limit", "iface", "class", "ppm"} {
+	for _, name := range []string{"limit", "iface", "class", "ppm", "set"} {
 		if has[name] && !contains(args, name) {
 			return req, fmt.Errorf("%w: %q is not an argument of %s", ErrBadArgument, name, req.Op)
 		}
@@ -134,6 +139,23 @@ func DecodeRequest(b []byte) (Request, error) {
 				return req, fmt.Errorf("%w: empty iface (leave it out for every interface)", ErrBadArgument)
 			}
 			req.Iface = *raw.Iface
+		}
+	case "flowctl":
+		if raw.Iface != nil {
+			if *raw.Iface == "" {
+				return req, fmt.Errorf("%w: empty iface (leave it out for every interface)", ErrBadArgument)
+			}
+			if raw.Set == nil {
+				return req, fmt.Errorf("%w: \"iface\" only goes with \"set\" (a read covers every interface)", ErrBadArgument)
+			}
+			req.Iface = *raw.Iface
+		}
+		if raw.Set != nil {
+			set, err := decodeFlowctlSet(*raw.Set)
+			if err != nil {
+				return req, err
+			}
+			req.Set = &set
 		}
 	}
 	return req, nil

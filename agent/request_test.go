@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/opennetworks/onetdp/bpf"
 )
 
 func TestDecodeRequest(t *testing.T) {
@@ -155,6 +157,8 @@ func FuzzDecodeRequest(f *testing.F) {
 	for _, s := range []string{
 		`{"op":"status"}`, `{"op":"flows","limit":10}`, `{"op":"fault","iface":"eth0","class":"rocev2","ppm":500}`,
 		`{"op":"topology"}`, `{"op":"unpin"}`, `{`, `[]`, `{"op":"fault","class":"onet","ppm":1e6}`, `{"op":"flows","limit":1e400}`,
+		`{"op":"flowctl"}`, `{"op":"flowctl","iface":"eth0","set":{"kmin_bytes":1000,"kmax_bytes":5000,"enabled":true}}`,
+		`{"op":"flowctl","set":{"pmax_ppm":1e3}}`, `{"op":"flowctl","set":{"rate_bps":18446744073709551616}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -175,6 +179,15 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 		if req.Op == "fault" && (req.PPM == nil || *req.PPM < 0 || *req.PPM > 1_000_000) {
 			t.Fatalf("accepted ppm %v", req.PPM)
+		}
+		if req.Op == "flowctl" && req.Set != nil {
+			s := req.Set
+			if s.RateBps == nil && s.KminBytes == nil && s.KmaxBytes == nil && s.PmaxPPM == nil && s.Enabled == nil {
+				t.Fatal("accepted an empty set")
+			}
+			if s.PmaxPPM != nil && *s.PmaxPPM > 1_000_000 || s.RateBps != nil && (*s.RateBps == 0 || *s.RateBps > bpf.MaxECNRateBps) {
+				t.Fatalf("accepted set %+v", s)
+			}
 		}
 		if req.Op == "topology" {
 			return // netlink per input is slow and tested elsewhere

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/opennetworks/onetdp/bpf"
+	"github.com/opennetworks/onetdp/telemetry"
 )
 
 // Status is the answer to {"op":"status"} and the body of /healthz.
@@ -22,6 +23,16 @@ type Status struct {
 	Interfaces    []InterfaceStatus `json:"interfaces"`
 	// ControlErrors counts control API errors by code.
 	ControlErrors map[string]uint64 `json:"control_errors"`
+	// Congestion is the congestion detector's last verdict (CE ratio from
+	// the dispatchers' counters, with thresholds and warnings).
+	Congestion *telemetry.CongestionState `json:"congestion,omitempty"`
+	// Warnings are one line per problem: congestion warnings, interfaces
+	// without the program attached. Empty when all is well.
+	Warnings []string `json:"warnings"`
+	// ECNMarker and LLDP say whether those run (Options.ECNMarker,
+	// Options.LLDP).
+	ECNMarker bool `json:"ecn_marker"`
+	LLDP      bool `json:"lldp"`
 }
 
 // InterfaceStatus is one interface in Status.
@@ -61,6 +72,9 @@ func (a *Agent) Status() Status {
 		PinDir:        a.opts.PinDir,
 		OnetPort:      a.opts.OnetPort,
 		ControlErrors: a.metrics.controlErrorCounts(),
+		Warnings:      []string{},
+		ECNMarker:     a.opts.ECNMarker != nil,
+		LLDP:          a.lldp != nil,
 	}
 	a.mu.Lock()
 	s.UnpinOnExit = a.unpin || a.opts.UnpinOnExit
@@ -84,7 +98,17 @@ func (a *Agent) Status() Status {
 		if !is.Attached || is.Error != "" {
 			s.Healthy = false
 		}
+		if !is.Attached {
+			s.Warnings = append(s.Warnings, is.Name+": dispatcher not attached")
+		}
 		s.Interfaces = append(s.Interfaces, is)
+	}
+	if a.congestion != nil {
+		cs := a.congestion.State()
+		s.Congestion = &cs
+		for _, w := range cs.Warnings {
+			s.Warnings = append(s.Warnings, "congestion: "+w.Message)
+		}
 	}
 	return s
 }

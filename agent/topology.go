@@ -5,12 +5,19 @@ import (
 	"net"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/opennetworks/onetdp/telemetry/lldp"
 )
 
 // Topology answers {"op":"topology"}: the links of the agent's network
 // namespace with their addresses.
 type Topology struct {
 	Links []Link `json:"links"`
+	// LLDPEnabled says whether the agent runs LLDP (Options.LLDP); LLDP is
+	// then its neighbour table: one entry per remote agent heard on a
+	// managed interface, until its TTL runs out.
+	LLDPEnabled bool            `json:"lldp_enabled"`
+	LLDP        []lldp.Neighbor `json:"lldp,omitempty"`
 }
 
 // Link is one network interface.
@@ -61,6 +68,10 @@ func (a *Agent) Topology() (Topology, error) {
 			lk.Addresses = append(lk.Addresses, ad.IPNet.String())
 		}
 		t.Links = append(t.Links, lk)
+	}
+	if a.lldp != nil {
+		t.LLDPEnabled = true
+		t.LLDP = a.lldp.Neighbors()
 	}
 	return t, nil
 }

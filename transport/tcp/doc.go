@@ -7,12 +7,20 @@
 // ("ONETTCP1", a per-job session id rank 0 publishes, rank, size) names the
 // dialer. Sockets run with TCP_NODELAY and large buffers.
 //
-// On the wire every message is a 16-byte header (tag, length; big-endian
-// uint64 each) and the payload. Per peer one reader goroutine matches
-// incoming messages to posted receives by tag in order, reading the payload
-// straight into the receive buffer; a message that arrives before its
-// receive is buffered up to Options.MaxUnexpectedBytes per peer, after
-// which the reader stops reading that connection (TCP backpressure) until a
+// On the wire every message is a 64-byte header (tag, length; big-endian
+// uint64 each, zeros after) and the payload, padded to 64 bytes. The
+// receive side of a connection is a non-blocking parser (recv.go) that
+// matches incoming messages to posted receives by tag in order, reading
+// large payloads straight into the receive buffer and small ones, several
+// per read, through a staging buffer. Two kinds of goroutine drive it: the
+// peer's reader goroutine, parked in the netpoller between bytes, and a
+// goroutine that waits for one of the peer's receives, which polls the
+// socket itself for up to spinIdle without a byte arriving (one poller per
+// transport, yielding between reads) before it parks: a small message then
+// reaches its waiter without a goroutine hand-off, which on a few shared
+// cores cost most of a small collective's time. A message that arrives
+// before its receive is buffered up to Options.MaxUnexpectedBytes per peer,
+// after which the connection is not read (TCP backpressure) until a
 // matching receive is posted. Isend writes header and payload with one
 // writev, first inline without blocking, and hands what is left to the
 // peer's writer goroutine; payloads are never copied.

@@ -2,9 +2,7 @@ package tcp
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"syscall"
@@ -39,6 +37,17 @@ type peer struct {
 	unexpBytes int
 	maxUnexp   int
 	lost       error // set once; later receives fail with it
+	// stalled: the parser holds a header (stallTag, stallSize) that has
+	// no receive and no room yet; stallPosted: a receive for it came.
+	stalled     bool
+	stallPosted bool
+	stallTag    Tag
+	stallSize   int
+
+	// rxmu is held by whoever drives the receive parser rx (recv.go).
+	// Lock order: rxmu before mu.
+	rxmu sync.Mutex
+	rx   rxState
 
 	smu    sync.Mutex
 	scond  *sync.Cond
@@ -61,6 +70,9 @@ func newPeer(t *Transport, rank int, c *net.TCPConn, maxUnexp int) *peer {
 	p.scond = sync.NewCond(&p.smu)
 	if c != nil {
 		p.raw, _ = c.SyscallConn()
+		if p.raw != nil {
+			_ = p.raw.Control(func(fd uintptr) { p.rx.fd = int(fd) })
+		}
 	}
 	return p
 }
@@ -116,6 +128,14 @@ func (p *peer) fail(err error) {
 		r.Complete(err)
 	}
 	if p.conn != nil {
+		// No one reads the descriptor once it may be closed (and its
+		// number reused).
+		p.rxmu.Lock()
+		if !p.rx.closed {
+			p.rx.closed = true
+			p.failRx(err)
+		}
+		p.rxmu.Unlock()
 		_ = p.conn.Close()
 	}
 }
@@ -145,7 +165,13 @@ func (p *peer) recv(tag Tag, b []byte) *request {
 		return completed(err)
 	}
 	r := newRequest(tag, b)
+	if p.conn != nil {
+		r.rp = p
+	}
 	p.posted.Push(tag, r)
+	if p.stalled && tag == p.stallTag {
+		p.stallPosted = true
+	}
 	p.cond.Broadcast()
 	p.mu.Unlock()
 	return r
@@ -324,87 +350,4 @@ func (p *peer) writeLoop() {
 			batch[i] = nil
 		}
 	}
-}
-
-// readLoop reads messages and hands each to its receive.
-func (p *peer) readLoop() {
-	defer p.t.wg.Done()
-	// No bufio: the header is read into a small array and the payload
-	// straight into the posted receive, so a message costs no user-space
-	// copy (a 64 KiB bufio buffer took the header and most of the payload,
-	// then copied it).
-	br := p.conn
-	// The previous payload's padding is read with the next header.
-	var buf [wireAlign + headerLen]byte
-	pad := 0
-	var err error
-	for err == nil {
-		if _, err = io.ReadFull(br, buf[:pad+headerLen]); err != nil {
-			break
-		}
-		hdr := buf[pad:]
-		tag := Tag(binary.BigEndian.Uint64(hdr[0:8]))
-		size := binary.BigEndian.Uint64(hdr[8:16])
-		if size > maxMessage {
-			err = fmt.Errorf("message header says %d bytes", size)
-			break
-		}
-		err = p.readMessage(br, tag, int(size))
-		pad = padLen(int(size))
-	}
-	if errors.Is(err, io.EOF) {
-		err = io.ErrUnexpectedEOF
-	}
-	p.fail(p.lostError(err))
-}
-
-// readMessage reads one payload: into its posted receive, else into a
-// buffer within the unexpected budget, else it waits for a receive.
-func (p *peer) readMessage(br *net.TCPConn, tag Tag, n int) error {
-	p.mu.Lock()
-	var r *request
-	for {
-		if p.lost != nil {
-			p.mu.Unlock()
-			return p.lost
-		}
-		if r = p.popPosted(tag); r != nil {
-			break
-		}
-		if p.unexpBytes+n <= p.maxUnexp {
-			p.unexpBytes += n
-			break
-		}
-		p.cond.Wait()
-	}
-	p.mu.Unlock()
-
-	if r != nil {
-		if n != len(r.buf) {
-			_, err := io.CopyN(io.Discard, br, int64(n))
-			r.Complete(p.mismatch(tag, n, len(r.buf)))
-			return err
-		}
-		if _, err := io.ReadFull(br, r.buf); err != nil {
-			r.Complete(p.lostError(err))
-			return err
-		}
-		r.Complete(nil)
-		return nil
-	}
-	data := make([]byte, n)
-	if _, err := io.ReadFull(br, data); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	if r = p.popPosted(tag); r != nil { // posted while we read
-		p.unexpBytes -= n
-		p.cond.Broadcast()
-		p.mu.Unlock()
-		r.Complete(p.deliver(tag, data, r.buf))
-		return nil
-	}
-	p.unexpected.Push(tag, message{data: data})
-	p.mu.Unlock()
-	return nil
 }

@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"context"
+
 	"github.com/opennetworks/onetdp/collective"
 )
 
@@ -33,6 +35,22 @@ type request struct {
 	// written.
 	hdr [headerLen]byte
 	off int
+	// rp is the peer of a receive posted on a connection: Wait polls its
+	// socket before parking.
+	rp *peer
+}
+
+// Wait implements collective.Request. A receive's waiter first drives the
+// connection itself for a short while (peer.poll): a message that arrives
+// meanwhile completes without waking this goroutine.
+func (r *request) Wait(ctx context.Context) error {
+	if r.rp != nil {
+		if done, err := r.Test(); done {
+			return err
+		}
+		r.rp.poll(r)
+	}
+	return r.Completion.Wait(ctx)
 }
 
 // Tag is collective.Tag, short here.

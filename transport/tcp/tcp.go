@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opennetworks/onetdp/collective"
@@ -59,6 +60,10 @@ type Transport struct {
 	rank, size int
 	hosts      []string
 	peers      []*peer // by rank; peers[rank] is the loopback to self
+
+	// polling is set while a waiting receiver polls one of the sockets
+	// (peer.poll): one poller per transport.
+	polling atomic.Bool
 
 	closeOnce sync.Once
 	closed    chan struct{}

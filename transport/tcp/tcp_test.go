@@ -263,3 +263,90 @@ func TestNewTimeoutSilentDialer(t *testing.T) {
 		t.Fatalf("new with a 300 ms timeout took %v", took)
 	}
 }
+
+// TestWaitPollsThroughStall: a waiting receiver that polls the socket
+// itself runs into a message that has neither a receive nor budget; the
+// message behind it completes once that receive is posted, and a receive
+// nobody waits for completes too (Test only).
+func TestWaitPollsThroughStall(t *testing.T) {
+	ts := loopback(t, 2, tcp.Options{MaxUnexpectedBytes: 1000, SocketBuffer: 32 << 10})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	big := bytes.Repeat([]byte{7}, 200<<10)
+	s1, _ := ts[0].Isend(1, 5, big)
+	s2, _ := ts[0].Isend(1, 6, []byte("behind"))
+	small := make([]byte, 6)
+	r2, err := ts[1].Irecv(0, 6, small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 100*time.Millisecond)
+	err = r2.Wait(short) // polls, meets tag 5's header first
+	cancelShort()
+	if !errors.Is(err, collective.ErrTimeout) {
+		t.Fatalf("receive behind a stalled message: %v, want a timeout", err)
+	}
+	got := make([]byte, len(big))
+	r1, _ := ts[1].Irecv(0, 5, got)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if done, err := r2.Test(); done {
+			if err != nil || string(small) != "behind" {
+				t.Fatalf("second message: %q, %v", small, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("second message never arrived after the stalled one got its receive")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if done, err := r1.Test(); !done || err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("stalled message: done %v, %v, equal %v", done, err, bytes.Equal(got, big))
+	}
+	for _, s := range []collective.Request{s1, s2} {
+		if err := s.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestWaitPollSizes: messages of every size class (staged, straight into
+// the buffer, zero) arrive intact through waits that poll.
+func TestWaitPollSizes(t *testing.T) {
+	ts := loopback(t, 2, tcp.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sizes := []int{0, 1, 63, 64, 65, 4095, 4096, 4097, 8191, 8192, 8193, 100003, 3 << 20}
+	for round := range 3 {
+		var sends []collective.Request
+		for i, n := range sizes {
+			b := make([]byte, n)
+			for j := range b {
+				b[j] = byte(i*31 + j + round)
+			}
+			s, err := ts[0].Isend(1, collective.Tag(i%3), b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sends = append(sends, s)
+		}
+		for i, n := range sizes {
+			got := make([]byte, n)
+			r, _ := ts[1].Irecv(0, collective.Tag(i%3), got)
+			if err := r.Wait(ctx); err != nil {
+				t.Fatalf("size %d: %v", n, err)
+			}
+			for j := range got {
+				if got[j] != byte(i*31+j+round) {
+					t.Fatalf("round %d size %d: byte %d is %d", round, n, j, got[j])
+				}
+			}
+		}
+		for _, s := range sends {
+			if err := s.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

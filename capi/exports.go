@@ -230,3 +230,15 @@ func onet_comm_stats_json(c C.uint64_t, buf *C.char, n C.size_t) C.size_t {
 	})
 	return out
 }
+
+// onet_internal_test_panic is not part of onet.h: the end-to-end test
+// calls it to check that a Go panic (here a nil dereference) comes back to
+// C as ONET_ERR_INTERNAL with its message instead of ending the process.
+//
+//export onet_internal_test_panic
+func onet_internal_test_panic() C.int {
+	return st(protect("onet_internal_test_panic", func() error {
+		var p *int
+		return fmt.Errorf("unreachable %d", *p)
+	}))
+}

@@ -101,8 +101,9 @@ type Comm struct {
 	Kind          TransportKind
 	TransportName string
 
-	release      func() error // lets go of the store
-	closeTimeout time.Duration
+	release       func() error // lets go of the store
+	releaseDevice func() error // lets go of the shared RoCEv2 engine; nil for tcp
+	closeTimeout  time.Duration
 
 	aborted   atomic.Bool
 	closeOnce sync.Once
@@ -163,11 +164,19 @@ func OpenCommunicator(ctx context.Context, o CommOptions) (*Comm, error) {
 	if to.Timeout <= 0 {
 		to.Timeout = timeout
 	}
-	t, err := OpenTransport(ctx, TransportOptions{Kind: kind, Store: store, Rank: l.Rank, Size: l.Size,
+	topts := TransportOptions{Kind: kind, Store: store, Rank: l.Rank, Size: l.Size,
 		Prefix: prefix, RDMA: RDMAOptions{Addr: addr, Transport: o.PortTransport},
-		RoCEv2: o.RoCEv2, TCP: to, SharedMemory: o.SharedMemory})
+		RoCEv2: o.RoCEv2, TCP: to, SharedMemory: o.SharedMemory}
+	if kind == TransportRoCEv2 || kind == TransportAdaptive {
+		dev, release, err := acquireDevice(addr, o.PortTransport)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("open communicator, rank %d: %w", l.Rank, err), c.closeStore())
+		}
+		topts.Device, c.releaseDevice = dev, release
+	}
+	t, err := OpenTransport(ctx, topts)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open communicator, rank %d: %w", l.Rank, err), c.closeStore())
+		return nil, errors.Join(fmt.Errorf("open communicator, rank %d: %w", l.Rank, err), c.closeDevice(), c.closeStore())
 	}
 	c.TransportName = string(kind)
 	if d, ok := t.(collective.Describer); ok && d.Info().Name != "" {
@@ -182,7 +191,7 @@ func OpenCommunicator(ctx context.Context, o CommOptions) (*Comm, error) {
 	}
 	comm, err := collective.NewCommunicator(ctx, t, co)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open communicator: %w", err), t.Close(), c.closeStore())
+		return nil, errors.Join(fmt.Errorf("open communicator: %w", err), t.Close(), c.closeDevice(), c.closeStore())
 	}
 	c.Communicator = comm
 	return c, nil
@@ -288,7 +297,8 @@ func (c *Comm) Abort(err error) {
 	c.Communicator.Abort(err)
 }
 
-// Close ends the communicator, its transport and the store, in that
+// Close ends the communicator, its transport, the RoCEv2 engine (when no
+// other communicator of this process shares it) and the store, in that
 // order. Unless aborted it first runs a barrier bounded by CloseTimeout,
 // so that rank 0, which serves the TCP store, closes it only once every
 // peer is done (or gone). Calling it again returns the first result.
@@ -299,9 +309,16 @@ func (c *Comm) Close() error {
 			c.Communicator.Barrier(ctx) // best effort: a lost peer ends it early
 			cancel()
 		}
-		c.closeErr = errors.Join(c.Communicator.Close(), c.closeStore())
+		c.closeErr = errors.Join(c.Communicator.Close(), c.closeDevice(), c.closeStore())
 	})
 	return c.closeErr
+}
+
+func (c *Comm) closeDevice() error {
+	if c.releaseDevice == nil {
+		return nil
+	}
+	return c.releaseDevice()
 }
 
 func (c *Comm) closeStore() error {

@@ -262,23 +262,35 @@ func TestOpenCommunicatorLab(t *testing.T) {
 	for i, kind := range []stack.TransportKind{stack.TransportTCP, stack.TransportRoCEv2} {
 		t.Run(string(kind), func(t *testing.T) {
 			port := 29400 + i
-			cs := make([]*stack.Comm, 2)
-			errs := make([]error, 2)
-			var wg sync.WaitGroup
-			for r := range 2 {
-				wg.Go(func() {
-					errs[r] = l.Hosts[r].Do(func() error {
-						var err error
-						cs[r], err = stack.OpenCommunicator(context.Background(), stack.CommOptions{Rank: r, Size: 2,
-							MasterAddr: master, MasterPort: port, Transport: kind, PortTransport: "udp", Lookup: envOf(nil),
-							ConnectTimeout: 30 * time.Second})
-						return err
+			open := func() []*stack.Comm {
+				cs := make([]*stack.Comm, 2)
+				errs := make([]error, 2)
+				var wg sync.WaitGroup
+				for r := range 2 {
+					wg.Go(func() {
+						errs[r] = l.Hosts[r].Do(func() error {
+							var err error
+							cs[r], err = stack.OpenCommunicator(context.Background(), stack.CommOptions{Rank: r, Size: 2,
+								MasterAddr: master, MasterPort: port, Transport: kind, PortTransport: "udp", Lookup: envOf(nil),
+								ConnectTimeout: 30 * time.Second})
+							return err
+						})
 					})
-				})
+				}
+				wg.Wait()
+				t.Cleanup(func() { closeAll(cs) })
+				if err := errors.Join(errs...); err != nil {
+					t.Fatal(err)
+				}
+				return cs
 			}
-			wg.Wait()
-			t.Cleanup(func() { closeAll(cs) })
-			if err := errors.Join(errs...); err != nil {
+			cs := open()
+			// A second communicator on the same hosts shares the store and,
+			// for rocev2, the engine on the address (one UDP port 4791).
+			second := open()
+			allreduceRanks(t, second)
+			allreduceRanks(t, cs)
+			if err := errors.Join(closeAll(second)...); err != nil {
 				t.Fatal(err)
 			}
 			for r, c := range cs {

@@ -51,6 +51,12 @@ type TransportOptions struct {
 	// (required), the port transport (auto, af_xdp, udp) and further port
 	// and engine settings.
 	RDMA RDMAOptions
+	// Device, when set, is the RoCEv2 engine the rocev2 transport (and
+	// adaptive's rocev2 half) runs on instead of opening one from RDMA:
+	// several transports can share one engine (one port per address), each
+	// under its own Prefix. The caller keeps owning it: the transport's
+	// Close does not close it.
+	Device *rocev2.Device
 	// RoCEv2 holds further settings of the rocev2 transport (path MTU,
 	// eager limit, slots, timeouts). Its Device, Store, Rank, Size and
 	// Prefix are set from the fields above, and its Name, when empty, to
@@ -169,6 +175,8 @@ func openAdaptive(ctx context.Context, o TransportOptions) (collective.Transport
 type RoCEv2Transport struct {
 	*rdmatransport.Transport
 	Engine *rocev2.Device
+
+	ownsEngine bool // false when TransportOptions.Device lent the engine
 }
 
 var (
@@ -176,15 +184,23 @@ var (
 	_ collective.Describer = (*RoCEv2Transport)(nil)
 )
 
-// Close closes the transport, then the engine and its port.
+// Close closes the transport, then the engine and its port unless the
+// engine was lent (TransportOptions.Device).
 func (t *RoCEv2Transport) Close() error {
+	if !t.ownsEngine {
+		return t.Transport.Close()
+	}
 	return errors.Join(t.Transport.Close(), t.Engine.Close())
 }
 
 func openRoCEv2(ctx context.Context, o TransportOptions) (*RoCEv2Transport, error) {
-	dev, err := OpenRDMA(o.RDMA)
-	if err != nil {
-		return nil, fmt.Errorf("open rocev2 transport, rank %d: %w", o.Rank, err)
+	dev, owns := o.Device, false
+	if dev == nil {
+		var err error
+		if dev, err = OpenRDMA(o.RDMA); err != nil {
+			return nil, fmt.Errorf("open rocev2 transport, rank %d: %w", o.Rank, err)
+		}
+		owns = true
 	}
 	ro := o.RoCEv2
 	ro.Device, ro.Store, ro.Rank, ro.Size, ro.Prefix = dev, o.Store, o.Rank, o.Size, o.Prefix
@@ -193,8 +209,10 @@ func openRoCEv2(ctx context.Context, o TransportOptions) (*RoCEv2Transport, erro
 	}
 	tr, err := rdmatransport.New(ctx, ro)
 	if err != nil {
-		dev.Close()
+		if owns {
+			dev.Close()
+		}
 		return nil, fmt.Errorf("open rocev2 transport: %w", err)
 	}
-	return &RoCEv2Transport{Transport: tr, Engine: dev}, nil
+	return &RoCEv2Transport{Transport: tr, Engine: dev, ownsEngine: owns}, nil
 }

@@ -5,6 +5,7 @@
  * option string of onet_comm_create. Every check is exact; the first
  * failure prints "FAIL rank R: ..." and exits 1. Success prints "PASS rank R".
  */
+#define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,9 @@
 #include "onet.h"
 
 static int rank = -1, size = -1;
+
+/* Not in onet.h: a call that panics inside Go (a nil dereference). */
+int onet_internal_test_panic(void);
 
 static void fail(const char *fmt, ...) {
 	va_list ap;
@@ -264,6 +268,9 @@ static void check_errors(onet_comm c) {
 	expect(onet_comm_create(0, 1, NULL, 0, "transport=warp", &bad), ONET_ERR_INVALID, "unknown transport");
 	if (bad != 0)
 		fail("failed create set the handle");
+	expect(onet_internal_test_panic(), ONET_ERR_INTERNAL, "a Go panic");
+	last_error_contains("a Go panic", "panic: runtime error: invalid memory address or nil pointer dereference");
+	OK(onet_barrier(c, NULL)); /* the library still works after a recovered panic */
 }
 
 static void check_stats(onet_comm c) {

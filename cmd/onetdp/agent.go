@@ -7,10 +7,13 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/opennetworks/onetdp/agent"
+	"github.com/opennetworks/onetdp/telemetry"
 )
 
 func newAgentCmd() *cobra.Command {
@@ -32,12 +35,23 @@ Settings come from flags, then ONET_AGENT_* environment variables
 (ONET_AGENT_IFACES=eth0,eth1, ONET_AGENT_LISTEN, ONET_AGENT_SOCKET,
 ONET_AGENT_PIN_DIR, ONET_AGENT_ONET_PORT, ONET_AGENT_MODE, ONET_AGENT_NETNS),
 then --config (a JSON file with the keys interfaces, pin_dir, metrics_addr,
-control_socket, onet_port, mode, netns, unpin_on_exit), then defaults.
-Needs root (CAP_BPF, CAP_NET_ADMIN).`,
+control_socket, onet_port, mode, netns, unpin_on_exit, ecn_marker {rate_bps,
+kmin_bytes, kmax_bytes, pmax_ppm}, lldp, lldp_interval, lldp_system_name,
+congestion {ce_ratio, ring_occupancy, retransmit_ratio, min_packets},
+congestion_interval; durations as strings like "30s"), then defaults.
+
+--ecn-marker attaches the in-kernel ECN marker (a phantom queue draining at
+--ecn-rate that marks ECT packets CE between Kmin and Kmax, RED-like) to each
+interface's tc egress; ` + "`onetdp agent flowctl`" + ` reads and changes it at run
+time. --lldp advertises this host by LLDP and keeps a neighbour table. A
+congestion detector samples the dispatchers' CE counts every
+--congestion-interval and raises warnings (status, onet_congestion_warning)
+above --ce-threshold. Needs root (CAP_BPF, CAP_NET_ADMIN).`,
 		Example: `  onetdp agent --iface eth0
   onetdp agent --iface eth0 --iface eth1 --listen 0.0.0.0:9469 --mode native
   onetdp agent --config /etc/onetdp/agent.json
   onetdp agent --netns /run/netns/onet-h0 --iface eth0 --pin-dir /sys/fs/bpf/onet-h0 --socket /run/onetdp/h0.sock
+  onetdp agent --iface eth0 --ecn-marker --ecn-rate 950M --ecn-kmin 20000 --ecn-kmax 200000 --lldp
   onetdp agent status --json`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -67,9 +81,21 @@ Needs root (CAP_BPF, CAP_NET_ADMIN).`,
 	f.String("mode", "auto", "XDP attach mode: auto, native or generic")
 	f.String("netns", "", "network namespace path (/run/netns/NAME) holding the interfaces")
 	f.Bool("unpin-on-exit", false, "remove the pinned maps when the agent stops (the next start counts from zero)")
+	f.Bool("ecn-marker", false, "attach the in-kernel ECN marker to each interface's egress (needs --ecn-rate or ecn_marker.rate_bps)")
+	f.String("ecn-rate", "", "ECN marker drain rate in bit/s, with an optional k, M, G or T suffix (e.g. 950M)")
+	f.Uint32("ecn-kmin", agent.DefaultECNKminBytes, "ECN marker Kmin: phantom queue bytes below which nothing is marked")
+	f.Uint32("ecn-kmax", agent.DefaultECNKmaxBytes, "ECN marker Kmax: queue bytes at or above which every ECT packet is marked")
+	f.Uint32("ecn-pmax", agent.DefaultECNPmaxPPM, "ECN marker Pmax: marking probability just below Kmax, in parts per million")
+	f.Bool("lldp", false, "run LLDP on the interfaces (advertise this host; neighbours in `agent topology` and `topo --agent`)")
+	f.Duration("lldp-interval", 30*time.Second, "LLDP send interval")
+	f.String("lldp-system-name", "", "LLDP system name to advertise (default: the host name)")
+	f.Duration("congestion-interval", agent.DefaultCongestionInterval, "congestion detector sample interval")
+	f.Float64("ce-threshold", telemetry.DefaultCERatioThreshold, "warn when more than this share of received packets is CE-marked")
+	f.Float64("ring-threshold", telemetry.DefaultRingOccupancyThreshold, "warn when AF_XDP rx rings are at least this full and not draining")
+	f.Float64("retransmit-threshold", telemetry.DefaultRetransmitRatioThreshold, "warn when more than this share of sent packets are retransmissions")
 	c.PersistentFlags().StringVar(&socket, "socket", agent.DefaultControlSocket, `control socket path ("off" disables it for the agent)`)
 	c.AddCommand(newAgentStatusCmd(&socket), newAgentFlowsCmd(&socket), newAgentFaultCmd(&socket),
-		newAgentTopologyCmd(&socket), newAgentUnpinCmd(&socket))
+		newAgentFlowctlCmd(&socket), newAgentTopologyCmd(&socket), newAgentUnpinCmd(&socket))
 	return c
 }
 
@@ -133,10 +159,94 @@ func agentOptions(c *cobra.Command) (agent.Options, error) {
 	if fs.Changed("unpin-on-exit") {
 		o.UnpinOnExit, _ = fs.GetBool("unpin-on-exit")
 	}
+	if err := ecnFlags(fs, &o); err != nil {
+		return o, err
+	}
+	if fs.Changed("lldp") {
+		o.LLDP, _ = fs.GetBool("lldp")
+	}
+	if fs.Changed("lldp-interval") {
+		d, _ := fs.GetDuration("lldp-interval")
+		o.LLDPInterval = agent.Duration(d)
+	}
+	if fs.Changed("lldp-system-name") {
+		o.LLDPSystemName, _ = fs.GetString("lldp-system-name")
+	}
+	if fs.Changed("congestion-interval") {
+		d, _ := fs.GetDuration("congestion-interval")
+		o.CongestionInterval = agent.Duration(d)
+	}
+	for name, dst := range map[string]*float64{"ce-threshold": &o.Congestion.CERatio, "ring-threshold": &o.Congestion.RingOccupancy,
+		"retransmit-threshold": &o.Congestion.RetransmitRatio} {
+		if fs.Changed(name) {
+			*dst, _ = fs.GetFloat64(name)
+		}
+	}
 	if len(o.Interfaces) == 0 {
 		return o, fmt.Errorf("no interfaces: give --iface, ONET_AGENT_IFACES or \"interfaces\" in --config")
 	}
 	return o, nil
+}
+
+// ecnFlags applies --ecn-marker and the --ecn-* flags that were set: any of
+// them enables the marker.
+func ecnFlags(fs *pflag.FlagSet, o *agent.Options) error {
+	on, _ := fs.GetBool("ecn-marker")
+	enable := on
+	for _, n := range []string{"ecn-rate", "ecn-kmin", "ecn-kmax", "ecn-pmax"} {
+		enable = enable || fs.Changed(n)
+	}
+	if fs.Changed("ecn-marker") && !on {
+		o.ECNMarker = nil
+		return nil
+	}
+	if !enable {
+		return nil
+	}
+	if o.ECNMarker == nil {
+		o.ECNMarker = &agent.ECNMarkerOptions{}
+	}
+	if fs.Changed("ecn-rate") {
+		v, _ := fs.GetString("ecn-rate")
+		r, err := parseRate(v)
+		if err != nil {
+			return fmt.Errorf("--ecn-rate: %w", err)
+		}
+		o.ECNMarker.RateBps = r
+	}
+	for name, dst := range map[string]*uint32{"ecn-kmin": &o.ECNMarker.KminBytes, "ecn-kmax": &o.ECNMarker.KmaxBytes, "ecn-pmax": &o.ECNMarker.PmaxPPM} {
+		if fs.Changed(name) || *dst == 0 {
+			*dst, _ = fs.GetUint32(name)
+		}
+	}
+	return nil
+}
+
+// parseRate reads a rate in bit/s: an integer with an optional decimal
+// suffix k, M, G or T ("950M", "10G", "2500000").
+func parseRate(s string) (uint64, error) {
+	mult := uint64(1)
+	t := strings.TrimSpace(s)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k', 'K':
+			mult = 1e3
+		case 'M':
+			mult = 1e6
+		case 'G':
+			mult = 1e9
+		case 'T':
+			mult = 1e12
+		}
+		if mult != 1 {
+			t = t[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v <= 0 || v*float64(mult) > 1e12 {
+		return 0, fmt.Errorf("rate %q: want a positive number of bit/s up to 1T, e.g. 950M", s)
+	}
+	return uint64(v * float64(mult)), nil
 }
 
 func splitList(v string) []string {

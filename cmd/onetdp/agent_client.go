@@ -53,6 +53,24 @@ func printAgentStatus(w io.Writer, s agent.Status) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if c := s.Congestion; c != nil {
+		fmt.Fprint(w, "congestion:")
+		fig := func(name string, v *float64, th float64) {
+			if v != nil {
+				fmt.Fprintf(w, " %s %.2f %% (warn above %.2f %%)", name, 100**v, 100*th)
+			}
+		}
+		fig("CE", c.CERatio, c.Thresholds.CERatio)
+		fig("ring", c.RingOccupancy, c.Thresholds.RingOccupancy)
+		fig("retransmit", c.RetransmitRatio, c.Thresholds.RetransmitRatio)
+		if c.CERatio == nil && c.RingOccupancy == nil && c.RetransmitRatio == nil {
+			fmt.Fprint(w, " no traffic measured yet")
+		}
+		fmt.Fprintln(w)
+	}
+	for _, wn := range s.Warnings {
+		fmt.Fprintln(w, "WARNING: "+wn)
+	}
 	if len(s.ControlErrors) > 0 {
 		codes := make([]string, 0, len(s.ControlErrors))
 		for k := range s.ControlErrors {
@@ -154,7 +172,7 @@ func newAgentTopologyCmd(socket *string) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:     "topology",
-		Short:   "Show the links and addresses of the agent's network namespace",
+		Short:   "Show the links and addresses of the agent's network namespace, and its LLDP neighbours (--lldp)",
 		Example: "  onetdp agent topology\n  onetdp agent topology --json",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -171,7 +189,14 @@ func newAgentTopologyCmd(socket *string) *cobra.Command {
 				for _, l := range t.Links {
 					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%d\t%v\t%v\n", l.Index, l.Name, l.Type, l.OperState, l.MTU, l.MAC, l.XDPProgID, l.Managed, l.Addresses)
 				}
-				return tw.Flush()
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if t.LLDPEnabled {
+					fmt.Fprintln(c.OutOrStdout())
+					printLLDPNeighbors(c.OutOrStdout(), t.LLDP)
+				}
+				return nil
 			})
 		},
 	}

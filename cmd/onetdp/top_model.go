@@ -10,6 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/opennetworks/onetdp/agent"
+	"github.com/opennetworks/onetdp/telemetry"
 	"github.com/opennetworks/onetdp/telemetry/system"
 )
 
@@ -71,11 +72,12 @@ type topFlow struct {
 	BytesPerSec float64
 }
 
-// topLatency is one histogram's percentiles in seconds.
+// topLatency is one histogram's percentiles in seconds (one row per
+// family, or per op label value where the family has one).
 type topLatency struct {
 	Name          string
 	Count         uint64
-	P50, P90, P99 float64
+	P50, P95, P99 float64
 }
 
 // topView is what the renderer draws: computed from two samples by
@@ -88,13 +90,24 @@ type topView struct {
 	Sort      flowSort
 	CEPerSec  float64
 	CNPPerSec float64 // NaN when no RoCEv2 metrics
-	Latency   []topLatency
-	CPU       []system.CoreUtilization
-	Warnings  []string
-	Paused    bool
+	// Congestion is the agent's congestion detector (nil for an older
+	// agent): its figures, thresholds and warnings.
+	Congestion *telemetry.CongestionState
+	// Rings are the AF_XDP gauges summed over ports, when exported.
+	Rings    *topRings
+	Latency  []topLatency
+	CPU      []system.CoreUtilization
+	Warnings []string
+	Paused   bool
 }
 
-// ceWarnRatio is the CE share of received packets above which top warns.
+// topRings are the onet_afxdp_* ring gauges summed over every port.
+type topRings struct {
+	RxRing, RingSize, SendQueue, UMEMFree, UMEMFrames float64
+}
+
+// ceWarnRatio is the CE share of received packets above which top warns
+// when the agent has no congestion detector of its own.
 const ceWarnRatio = 0.01
 
 // computeTopView turns the previous and current samples into rates. prev may
@@ -181,7 +194,14 @@ func computeTopView(prev, cur *topSample, sortBy flowSort, maxFlows int) topView
 		}
 	}
 	v.CEPerSec = rate(totCE)
-	if totPkts > 0 && float64(totCE)/float64(totPkts) > ceWarnRatio {
+	if cur.Status != nil && cur.Status.Congestion != nil {
+		// The agent's detector judges CE, rings and retransmissions
+		// against its configured thresholds.
+		v.Congestion = cur.Status.Congestion
+		for _, w := range v.Congestion.Warnings {
+			v.Warnings = append(v.Warnings, "congestion: "+w.Message)
+		}
+	} else if totPkts > 0 && float64(totCE)/float64(totPkts) > ceWarnRatio {
 		v.Warnings = append(v.Warnings, fmt.Sprintf("CE ratio %.1f %% above %.0f %%", 100*float64(totCE)/float64(totPkts), 100*ceWarnRatio))
 	}
 	if cur.Metrics != nil {
@@ -196,6 +216,14 @@ func computeTopView(prev, cur *topSample, sortBy flowSort, maxFlows int) topView
 			}
 		}
 		v.Latency = latencies(prevMetrics(prev), cur.Metrics)
+		if rx, ok := sumCounter(cur.Metrics, "onet_afxdp_rx_ring_entries"); ok {
+			r := &topRings{RxRing: rx}
+			r.RingSize, _ = sumCounter(cur.Metrics, "onet_afxdp_ring_size_entries")
+			r.SendQueue, _ = sumCounter(cur.Metrics, "onet_afxdp_send_queue_depth_frames")
+			r.UMEMFree, _ = sumCounter(cur.Metrics, "onet_afxdp_umem_free_frames")
+			r.UMEMFrames, _ = sumCounter(cur.Metrics, "onet_afxdp_umem_frames")
+			v.Rings = r
+		}
 	}
 	v.Flows = flowRates(prev, cur, dt, sortBy, maxFlows)
 	if prev != nil && len(prev.CPU) > 0 && len(cur.CPU) > 0 {
@@ -278,7 +306,8 @@ func sumCounter(m map[string]*dto.MetricFamily, name string) (float64, bool) {
 
 // latencies computes percentiles of every histogram family named *_seconds,
 // over the interval when prev has the family, else over all time. Series of
-// one family are merged.
+// one family are merged, except that each value of an op label gets its own
+// row (onet_rocev2_operation_latency_seconds write, read, ...).
 func latencies(prev, cur map[string]*dto.MetricFamily) []topLatency {
 	var out []topLatency
 	names := make([]string, 0, len(cur))
@@ -288,9 +317,22 @@ func latencies(prev, cur map[string]*dto.MetricFamily) []topLatency {
 		}
 	}
 	sort.Strings(names)
+	var rows []string
+	curRows, prevRows := map[string]*dto.MetricFamily{}, map[string]*dto.MetricFamily{}
 	for _, n := range names {
-		bounds, counts, total := mergeHistogram(cur[n])
+		for _, r := range splitByOp(n, cur[n]) {
+			rows = append(rows, r.name)
+			curRows[r.name] = r.mf
+		}
 		if pmf, ok := prev[n]; ok {
+			for _, r := range splitByOp(n, pmf) {
+				prevRows[r.name] = r.mf
+			}
+		}
+	}
+	for _, n := range rows {
+		bounds, counts, total := mergeHistogram(curRows[n])
+		if pmf, ok := prevRows[n]; ok {
 			pb, pc, pt := mergeHistogram(pmf)
 			if len(pb) == len(bounds) && pt <= total {
 				for i := range counts {
@@ -306,8 +348,42 @@ func latencies(prev, cur map[string]*dto.MetricFamily) []topLatency {
 		}
 		out = append(out, topLatency{Name: n, Count: total,
 			P50: histQuantile(0.50, bounds, counts, total),
-			P90: histQuantile(0.90, bounds, counts, total),
+			P95: histQuantile(0.95, bounds, counts, total),
 			P99: histQuantile(0.99, bounds, counts, total)})
+	}
+	return out
+}
+
+type opRow struct {
+	name string
+	mf   *dto.MetricFamily
+}
+
+// splitByOp splits a family into one family per value of its op label, in
+// label order; a family without one stays whole, named n.
+func splitByOp(n string, mf *dto.MetricFamily) []opRow {
+	by := map[string][]*dto.Metric{}
+	var ops []string
+	for _, m := range mf.GetMetric() {
+		op := ""
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "op" {
+				op = l.GetValue()
+			}
+		}
+		if _, ok := by[op]; !ok {
+			ops = append(ops, op)
+		}
+		by[op] = append(by[op], m)
+	}
+	sort.Strings(ops)
+	out := make([]opRow, 0, len(ops))
+	for _, op := range ops {
+		name := n
+		if op != "" {
+			name += " " + op
+		}
+		out = append(out, opRow{name, &dto.MetricFamily{Name: mf.Name, Type: mf.Type, Metric: by[op]}})
 	}
 	return out
 }

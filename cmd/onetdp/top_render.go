@@ -104,6 +104,25 @@ func renderTop(v topView) string {
 		cnp = humanUnit(v.CNPPerSec, "/s")
 	}
 	fmt.Fprintf(&b, "\n%s  CE marks %s   CNPs %s\n", topHead.Render("Congestion"), humanUnit(v.CEPerSec, "/s"), cnp)
+	if c := v.Congestion; c != nil {
+		var figs []string
+		fig := func(name string, p *float64, th float64) {
+			if p != nil {
+				figs = append(figs, fmt.Sprintf("%s %.2f %% (max %.2f %%)", name, 100**p, 100*th))
+			}
+		}
+		fig("CE ratio", c.CERatio, c.Thresholds.CERatio)
+		fig("rx ring", c.RingOccupancy, c.Thresholds.RingOccupancy)
+		fig("retransmits", c.RetransmitRatio, c.Thresholds.RetransmitRatio)
+		if len(figs) == 0 {
+			figs = append(figs, "no traffic measured")
+		}
+		b.WriteString("  agent: " + strings.Join(figs, "   ") + "\n")
+	}
+	if r := v.Rings; r != nil {
+		fmt.Fprintf(&b, "  AF_XDP: rx ring %.0f/%.0f   send queue %.0f frames   UMEM free %.0f/%.0f frames\n",
+			r.RxRing, r.RingSize, r.SendQueue, r.UMEMFree, r.UMEMFrames)
+	}
 
 	b.WriteString("\n" + topHead.Render("Top flows") + "\n")
 	if len(v.Flows) == 0 {
@@ -124,7 +143,7 @@ func renderTop(v topView) string {
 		b.WriteString("  no latency data\n")
 	}
 	for _, l := range v.Latency {
-		fmt.Fprintf(&b, "  %-44s n %-8d p50 %-10s p90 %-10s p99 %s\n", l.Name, l.Count, humanSeconds(l.P50), humanSeconds(l.P90), humanSeconds(l.P99))
+		fmt.Fprintf(&b, "  %-44s n %-8d p50 %-10s p95 %-10s p99 %s\n", l.Name, l.Count, humanSeconds(l.P50), humanSeconds(l.P95), humanSeconds(l.P99))
 	}
 
 	b.WriteString("\n" + topHead.Render("CPU") + "\n")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opennetworks/onetdp/agent"
 	"github.com/opennetworks/onetdp/internal/nsenter"
 	"github.com/opennetworks/onetdp/lab"
 	"github.com/opennetworks/onetdp/telemetry/lldp"
@@ -28,6 +29,7 @@ func newTopoCmd() *cobra.Command {
 		pathTo     []string
 		allTables  bool
 		systemName string
+		agentSock  string
 	)
 	c := &cobra.Command{
 		Use:   "topo",
@@ -37,13 +39,15 @@ addresses, ARP/NDP neighbours and routes, with every next hop of an ECMP
 (multipath) route. --path-to shows, for a destination, the covering route, all
 its next hops and the one the kernel picks. --lldp-listen sends LLDP on the
 chosen interfaces (at start and every --lldp-interval) and listens that long
-for LLDP neighbours (switches, lldpd) before printing them. --netns reads
+for LLDP neighbours (switches, lldpd) before printing them; --agent SOCKET
+takes them instead from a running agent started with --lldp. --netns reads
 another network namespace: a path, or a name under /run/netns (a lab host is
 <lab>-h<i>). LLDP needs root (CAP_NET_RAW).`,
 		Example: `  onetdp topo
   onetdp topo --json --path-to 198.18.0.2
   onetdp topo --netns onet-h0 --lldp-listen 35s --iface eth0
-  onetdp topo --all-tables --netns /run/netns/onet-h1`,
+  onetdp topo --all-tables --netns /run/netns/onet-h1
+  onetdp topo --netns onet-h0 --agent /run/onetdp/h0.sock`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if nsPath != "" && !strings.Contains(nsPath, "/") {
@@ -56,6 +60,23 @@ another network namespace: a path, or a name under /run/netns (a lab host is
 					return fmt.Errorf("--path-to: %w", err)
 				}
 				opts.PathTo = append(opts.PathTo, a)
+			}
+			if listen > 0 && agentSock != "" {
+				return fmt.Errorf("--lldp-listen and --agent both give LLDP neighbours: choose one")
+			}
+			var agentLLDP *agent.Topology
+			if agentSock != "" {
+				err := withAgent(agentSock, func(cl *agent.Client) error {
+					t, err := cl.Topology()
+					agentLLDP = &t
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				if !agentLLDP.LLDPEnabled {
+					return fmt.Errorf("the agent at %s runs without LLDP (start it with --lldp)", agentSock)
+				}
 			}
 			if listen > 0 {
 				a, err := startTopoAgent(nsPath, ifaces, interval, systemName)
@@ -71,12 +92,15 @@ another network namespace: a path, or a name under /run/netns (a lab host is
 			if err != nil {
 				return err
 			}
+			if agentLLDP != nil {
+				s.LLDP = agentLLDP.LLDP
+			}
 			if asJSON {
 				enc := json.NewEncoder(c.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(s)
 			}
-			printTopo(c.OutOrStdout(), s, listen > 0)
+			printTopo(c.OutOrStdout(), s, listen > 0 || agentLLDP != nil)
 			return nil
 		},
 	}
@@ -89,6 +113,7 @@ another network namespace: a path, or a name under /run/netns (a lab host is
 	f.StringSliceVar(&pathTo, "path-to", nil, "destination addresses to analyse (route, ECMP next hops, kernel's pick)")
 	f.BoolVar(&allTables, "all-tables", false, "list routes of every table, not only main")
 	f.StringVar(&systemName, "system-name", "", "LLDP system name to advertise (default: the host name)")
+	f.StringVar(&agentSock, "agent", "", "take the LLDP neighbour table from the agent on this control socket (an agent started with --lldp)")
 	return c
 }
 
@@ -156,19 +181,27 @@ func printTopo(w io.Writer, s *topo.Snapshot, withLLDP bool) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Dst, route, nextHops(p.NextHops), nextHops([]topo.NextHop{p.Chosen}), addrOrDash(p.Src))
 		}
 	}
+	tw.Flush()
 	if withLLDP {
-		fmt.Fprintln(tw, "\nLLDP NEIGHBOURS\ninterface\tsystem name\tchassis id\tport id\tport description\tmgmt address\tttl")
-		for _, n := range s.LLDP {
-			var mgmt []string
-			for _, m := range n.PDU.ManagementAddresses {
-				mgmt = append(mgmt, m.String())
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%ds\n", n.Ifname, dash(n.PDU.SystemName), n.ChassisID, n.PortID,
-				dash(n.PDU.PortDescription), dash(strings.Join(mgmt, ",")), n.PDU.TTL)
+		fmt.Fprintln(w)
+		printLLDPNeighbors(w, s.LLDP)
+	}
+}
+
+// printLLDPNeighbors writes an LLDP neighbour table.
+func printLLDPNeighbors(w io.Writer, ns []lldp.Neighbor) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LLDP NEIGHBOURS\ninterface\tsystem name\tchassis id\tport id\tport description\tmgmt address\tttl")
+	for _, n := range ns {
+		var mgmt []string
+		for _, m := range n.PDU.ManagementAddresses {
+			mgmt = append(mgmt, m.String())
 		}
-		if len(s.LLDP) == 0 {
-			fmt.Fprintln(tw, "(none heard)")
-		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%ds\n", n.Ifname, dash(n.PDU.SystemName), n.ChassisID, n.PortID,
+			dash(n.PDU.PortDescription), dash(strings.Join(mgmt, ",")), n.PDU.TTL)
+	}
+	if len(ns) == 0 {
+		fmt.Fprintln(tw, "(none heard)")
 	}
 	tw.Flush()
 }

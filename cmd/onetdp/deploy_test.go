@@ -28,6 +28,8 @@ func declaredMetricNames(t *testing.T) map[string]bool {
 		telemetry.NewRoCEv2Collector(nil, telemetry.RoCEv2CollectorOptions{PerQP: true}),
 		telemetry.NewRDMATransportCollector(nil, nil),
 		telemetry.NewCollectiveCollector(nil, nil),
+		telemetry.NewLLDPCollector(nil, nil),
+		mustCongestionDetector(t),
 		system.NewCollector(system.CollectorOptions{}),
 	}
 	fq := regexp.MustCompile(`fqName: "([^"]+)"`)
@@ -45,6 +47,15 @@ func declaredMetricNames(t *testing.T) map[string]bool {
 		}
 	}
 	return names
+}
+
+func mustCongestionDetector(t *testing.T) *telemetry.CongestionDetector {
+	t.Helper()
+	d, err := telemetry.NewCongestionDetector(telemetry.CongestionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 type grafanaDashboard struct {
@@ -142,7 +153,10 @@ func TestGrafanaDashboardMetricNames(t *testing.T) {
 	// The panels the dashboard promises.
 	for _, n := range []string{"onet_xdp_rx_packets_total", "onet_link_rx_bytes_total", "onet_xdp_ce_packets_total",
 		"onet_rocev2_cnps_sent_total", "onet_rocev2_retransmitted_packets_total", "onet_rocev2_retransmit_timeouts_total",
-		"onet_afxdp_rx_dropped_total", "onet_system_cpu_utilization_ratio", "onet_system_gpu_utilization_ratio"} {
+		"onet_afxdp_rx_dropped_total", "onet_system_cpu_utilization_ratio", "onet_system_gpu_utilization_ratio",
+		"onet_afxdp_rx_ring_entries", "onet_afxdp_send_queue_depth_frames", "onet_afxdp_umem_free_frames",
+		"onet_rocev2_operation_latency_seconds_bucket", "onet_congestion_warning", "onet_congestion_ce_ratio",
+		"onet_congestion_ring_occupancy_ratio", "onet_congestion_retransmit_ratio", "onet_ecnmark_queue_bytes", "onet_lldp_neighbors"} {
 		if !used[n] {
 			t.Errorf("dashboard does not chart %s", n)
 		}

@@ -94,8 +94,12 @@ func TestRoCEv2AndTransportCollectors(t *testing.T) {
 	if qps == 0 {
 		t.Fatal("no per-QP series")
 	}
-	if n := len(got); n != len(rocev2Fields)+8*qps {
-		t.Fatalf("%d samples, want %d counters + 8 x %d QPs", n, len(rocev2Fields), qps)
+	lat := latencySeries(got)
+	if lat == 0 {
+		t.Fatal("no onet_rocev2_operation_latency_seconds series after sends completed")
+	}
+	if n := len(got); n != len(rocev2Fields)+8*qps+lat {
+		t.Fatalf("%d samples, want %d counters + 8 x %d QPs + %d latency histograms", n, len(rocev2Fields), qps, lat)
 	}
 
 	for _, x := range tr {
@@ -126,8 +130,8 @@ func TestRoCEv2AndTransportCollectors(t *testing.T) {
 	for i, d := range devs {
 		c := NewRoCEv2Collector(d, RoCEv2CollectorOptions{Labels: prometheus.Labels{"host": "h"}})
 		got := scrape(t, c)
-		if len(got) != len(rocev2Fields) {
-			t.Fatalf("device %d: %d samples, want %d", i, len(got), len(rocev2Fields))
+		if n := len(got) - latencySeries(got); n != len(rocev2Fields) {
+			t.Fatalf("device %d: %d counter samples, want %d", i, n, len(rocev2Fields))
 		}
 		want := statsByName(d.Stats(), `{device="`+d.Name()+`",host="h"}`)
 		if len(want) != len(rocev2Fields) {
@@ -144,6 +148,17 @@ func TestRoCEv2AndTransportCollectors(t *testing.T) {
 	if n := testutil.CollectAndCount(NewRDMATransportCollector(nil, nil)); n != 0 {
 		t.Fatalf("nil transport: %d samples", n)
 	}
+}
+
+// latencySeries counts the operation latency histograms in a scrape.
+func latencySeries(got map[string]float64) int {
+	n := 0
+	for k := range got {
+		if strings.HasPrefix(k, "onet_rocev2_operation_latency_seconds{") {
+			n++
+		}
+	}
+	return n
 }
 
 // statsByName maps every rocev2.Stats field, by reflection, to the metric
@@ -167,6 +182,9 @@ func statsByName(s *rocev2.Stats, labels string) map[string]float64 {
 	v := reflect.ValueOf(s).Elem()
 	for i := range v.NumField() {
 		f := v.Type().Field(i)
+		if f.Name == "OpLatency" { // histograms, not counters: TestRoCEv2OperationLatency
+			continue
+		}
 		n, ok := names[f.Name]
 		if !ok {
 			n = "UNMAPPED_" + f.Name

@@ -47,6 +47,7 @@ type collBenchFlags struct {
 	linkMTU    int
 	pathMTU    int
 	debug      bool
+	launcher   bool
 }
 
 // collTransports are the --transport names, all built by
@@ -93,12 +94,25 @@ out of place and in place, as nccl-tests does: warm-up at the largest and the
 smallest size, per size one untimed call and -n timed calls issued at once,
 the slowest rank's time per call, algbw and busbw (GB/s), and with -c the
 number of wrong elements of a checked call. Sizes above --iter-bytes/-n run
-fewer iterations so that a sweep to 64 MiB ends in minutes.%s`, name, peers),
+fewer iterations so that a sweep to 64 MiB ends in minutes.
+
+Under a launcher (torchrun, mpirun; srun with --launcher) each process is one
+rank: it opens its communicator from RANK/WORLD_SIZE (or OMPI_COMM_WORLD_*,
+SLURM_*, ONET_*) and MASTER_ADDR/MASTER_PORT, as libonet does, and rank 0
+prints the table.%s`, name, peers),
 		Example: fmt.Sprintf(`  sudo onetdp bench %[1]s -b 8 -e 64M -f 2
   sudo onetdp bench %[1]s --hosts 4 --transport af_xdp,tcp -d bfloat16 -o max
-  sudo onetdp bench %[1]s -b 1M -e 16M --algo %[1]s=ring --json`, name),
+  sudo onetdp bench %[1]s -b 1M -e 16M --algo %[1]s=ring --json
+  # one rank per process, started by a launcher (rank 0 prints the table):
+  torchrun --nnodes 2 --nproc-per-node 1 --master-addr 10.0.0.1 --no-python onetdp bench %[1]s -e 16M
+  mpirun -n 4 -x MASTER_ADDR=10.0.0.1 onetdp bench %[1]s --transport tcp`, name),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.launcher || launchedEnv(os.LookupEnv) {
+				ctx, stop := signal.NotifyContext(ctxOrBackground(cmd.Context()), os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				return runCollLaunched(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), f, cmd.Flags().Changed("transport"))
+			}
 			return runCollBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 		},
 	}
@@ -126,6 +140,8 @@ fewer iterations so that a sweep to 64 MiB ends in minutes.%s`, name, peers),
 		fs.BoolVar(&f.peers, "peers", false, "also run Open MPI (btl tcp) and Gloo on the same hosts and sizes, and print the ratios")
 	}
 	fs.BoolVar(&f.json, "json", false, "print rows (and ratios) as JSON")
+	fs.BoolVar(&f.launcher, "launcher", false, "be one rank of a job a launcher started (automatic when RANK, OMPI_COMM_WORLD_RANK or ONET_RANK is set; "+
+		"with srun, say it): rank, size and MASTER_ADDR/MASTER_PORT from the environment, one --transport at a time (default tcp or ONET_TRANSPORT), rank 0 prints")
 	fs.StringVar(&f.labName, "lab", "", "run in this existing lab (its first --hosts hosts) instead of a fresh one")
 	fs.IntVar(&f.linkMTU, "link-mtu", 3000, "MTU of the fresh lab's links")
 	fs.IntVar(&f.pathMTU, "path-mtu", 2048, "RoCE path MTU of the rocev2 transports: 256..4096 (2048 needs --link-mtu >= 2100)")

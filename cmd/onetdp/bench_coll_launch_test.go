@@ -123,7 +123,9 @@ func TestLaunchedExpected(t *testing.T) {
 			t.Errorf("element %d: %d, want %d", j, got, sum)
 		}
 	}
-	if !launchedEnv(func(k string) (string, bool) { return map[string]string{"OMPI_COMM_WORLD_RANK": "3"}[k], k == "OMPI_COMM_WORLD_RANK" }) {
+	if !launchedEnv(func(k string) (string, bool) {
+		return map[string]string{"OMPI_COMM_WORLD_RANK": "3"}[k], k == "OMPI_COMM_WORLD_RANK"
+	}) {
 		t.Error("mpirun not detected")
 	}
 	if launchedEnv(func(k string) (string, bool) { return map[string]string{"SLURM_PROCID": "0"}[k], k == "SLURM_PROCID" }) {

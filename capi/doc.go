@@ -41,6 +41,13 @@
 // goroutines, or a fault on a bad caller pointer inside one, still ends
 // the process like any Go program's.
 //
+// Requests: a request stays in its table until onet_wait or onet_test
+// reports it complete, also after its communicator is destroyed (it then
+// completes with ONET_ERR_CLOSED): wait for every request.
+//
+// onet_internal_test_panic, exported but not in onet.h, panics on purpose
+// inside a call; the end-to-end test uses it to check the recovery.
+//
 // With CGO_ENABLED=0 the package builds without its exports (main.go and
 // the plain Go files), so `go build ./...` and `go vet ./...` work either way.
 package main

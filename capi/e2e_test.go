@@ -65,7 +65,7 @@ func buildCheck(t *testing.T) string {
 		}
 		prog := filepath.Join(dir, "onet_check")
 		cc := exec.Command(gcc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-o", prog, "testdata/onet_check.c",
-			"-I.", "-L"+dir, "-lonet", "-Wl,-rpath,"+dir)
+			"-I.", "-L"+dir, "-lonet", "-Wl,-rpath,"+dir, "-pthread")
 		if out, err := cc.CombinedOutput(); err != nil {
 			checkProg.err = fmt.Errorf("gcc: %v\n%s", err, out)
 			return
@@ -123,11 +123,11 @@ func local(ctx context.Context, _ int, args ...string) rankCmd {
 func TestEndToEndLoopback(t *testing.T) {
 	for n := 1; n <= 4; n++ {
 		t.Run(fmt.Sprintf("%d ranks", n), func(t *testing.T) {
-			runRanks(t, n, "transport=tcp;timeout_ms=30000", "127.0.0.1", freePort(t), local)
+			runRanks(t, n, "transport=tcp", "127.0.0.1", freePort(t), local)
 		})
 	}
 	t.Run("shm", func(t *testing.T) {
-		runRanks(t, 3, "transport=tcp;shm=1;timeout_ms=30000", "127.0.0.1", freePort(t), local)
+		runRanks(t, 3, "transport=tcp;shm=1", "127.0.0.1", freePort(t), local)
 	})
 }
 
@@ -143,7 +143,7 @@ func TestEndToEndLab(t *testing.T) {
 	master := l.Hosts[0].Addr.Addr().String()
 	for i, opts := range []string{"transport=tcp", "transport=rocev2"} {
 		t.Run(opts, func(t *testing.T) {
-			runRanks(t, n, opts+";timeout_ms=30000", master, 29500+i, func(ctx context.Context, r int, args ...string) rankCmd {
+			runRanks(t, n, opts, master, 29500+i, func(ctx context.Context, r int, args ...string) rankCmd {
 				c := l.Hosts[r].Command(ctx, args[0], args[1:]...)
 				return rankCmd{Cmd: c.Cmd, run: c.Run} // lab.Cmd.Run starts it in the host's namespace
 			})

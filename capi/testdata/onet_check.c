@@ -6,6 +6,7 @@
  * failure prints "FAIL rank R: ..." and exits 1. Success prints "PASS rank R".
  */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -306,6 +307,51 @@ static void check_abort(const char *opts) {
 	expect(onet_comm_destroy(c2), ONET_ERR_INVALID, "destroy twice");
 }
 
+/* check_mismatch: ranks disagree on the count. A small mismatch is
+ * detected (the message lengths differ): ONET_ERR_INVALID; where the
+ * ranks pick different algorithms it can only time out. */
+static void check_mismatch(const char *opts) {
+	char o[512];
+	snprintf(o, sizeof o, "%s%stimeout_ms=3000", opts ? opts : "", opts ? ";" : "");
+	onet_comm c3 = 0;
+	OK(onet_comm_create(-1, -1, NULL, 0, o, &c3));
+	float f[8] = {0};
+	int st = onet_allreduce(c3, f, f, rank == 0 ? 4 : 8, ONET_FLOAT32, ONET_SUM, NULL);
+	if (size == 2)
+		expect(st, ONET_ERR_INVALID, "allreduce with 4 vs 8 elements");
+	else if (st != ONET_ERR_INVALID && st != ONET_ERR_TIMEOUT)
+		fail("allreduce with mismatched counts: %s", onet_status_name(st));
+	if (st == ONET_ERR_INVALID)
+		last_error_contains("mismatch", "size mismatch");
+	OK(onet_comm_abort(c3, "after the mismatch")); /* no closing barrier on a broken communicator */
+	OK(onet_comm_destroy(c3));
+}
+
+/* Each thread's last error is its own. */
+static pthread_barrier_t tb;
+static void *thread_errors(void *arg) {
+	int i = (int)(intptr_t)arg;
+	char want[64], got[256];
+	expect(onet_wait(1000000 + i, 0), ONET_ERR_INVALID, "wait on an unknown request from a thread");
+	pthread_barrier_wait(&tb); /* every thread failed before any looks */
+	onet_last_error(got, sizeof got);
+	snprintf(want, sizeof want, "onet_wait: request %d: unknown handle", 1000000 + i);
+	if (strstr(got, want) == NULL)
+		fail("thread %d: last error \"%s\", want \"%s\"", i, got, want);
+	return NULL;
+}
+
+static void check_threads(void) {
+	enum { T = 4 };
+	pthread_t th[T];
+	pthread_barrier_init(&tb, NULL, T);
+	for (int i = 0; i < T; i++)
+		pthread_create(&th[i], NULL, thread_errors, (void *)(intptr_t)i);
+	for (int i = 0; i < T; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&tb);
+}
+
 int main(int argc, char **argv) {
 	const char *opts = argc > 1 ? argv[1] : NULL;
 	check_basics();
@@ -326,8 +372,11 @@ int main(int argc, char **argv) {
 	check_nonblocking(c);
 	check_errors(c);
 	check_stats(c);
-	if (size > 1)
+	check_threads();
+	if (size > 1) {
 		check_abort(opts);
+		check_mismatch(opts);
+	}
 	OK(onet_barrier(c, NULL));
 	OK(onet_comm_destroy(c));
 	expect(onet_comm_destroy(c), ONET_ERR_INVALID, "destroy twice");

@@ -276,6 +276,14 @@ func LocalAddrFor(ctx context.Context, host string) (netip.Addr, error) {
 	}
 	ip = ip.Unmap()
 	if ip.IsLoopback() {
+		if _, err := netip.ParseAddr(host); err != nil && host != "localhost" {
+			// A host name that resolves to loopback is this machine under
+			// Debian's "127.0.1.1 <hostname>": peers elsewhere cannot reach
+			// that, so use an interface address when there is one.
+			if a, ok := firstGlobalAddr(ip.Is4()); ok {
+				return a, nil
+			}
+		}
 		return ip, nil
 	}
 	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 9)))
@@ -288,6 +296,35 @@ func LocalAddrFor(ctx context.Context, host string) (netip.Addr, error) {
 		local = local.WithZone(ip.Zone())
 	}
 	return local, nil
+}
+
+// firstGlobalAddr is the first global unicast address (of the family
+// want4 says, else any) on an up, non-loopback interface.
+func firstGlobalAddr(want4 bool) (netip.Addr, bool) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	var other netip.Addr
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			pfx, err := netip.ParsePrefix(a.String())
+			if err != nil || !pfx.Addr().IsGlobalUnicast() {
+				continue
+			}
+			if pfx.Addr().Is4() == want4 {
+				return pfx.Addr(), true
+			}
+			if !other.IsValid() {
+				other = pfx.Addr()
+			}
+		}
+	}
+	return other, other.IsValid()
 }
 
 // Abort fails every pending and later operation here and on every peer

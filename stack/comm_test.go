@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -259,6 +260,19 @@ func TestOpenCommunicatorLab(t *testing.T) {
 	testutil.RequireRoot(t)
 	l := labtest.New(t, lab.Options{Hosts: 2})
 	master := l.Hosts[0].Addr.Addr().String()
+	// This machine's own name resolving to loopback (Debian's /etc/hosts)
+	// gives the host's interface address, which peers can reach.
+	if name, err := os.Hostname(); err == nil {
+		if ips, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip4", name); err == nil && len(ips) > 0 && ips[0].IsLoopback() {
+			l.Hosts[1].Do(func() error {
+				got, err := stack.LocalAddrFor(context.Background(), name)
+				if err != nil || got != l.Hosts[1].Addr.Addr() {
+					t.Errorf("local address toward %q (loopback %v) in h1: %v, %v; want %v", name, ips[0], got, err, l.Hosts[1].Addr.Addr())
+				}
+				return nil
+			})
+		}
+	}
 	for i, kind := range []stack.TransportKind{stack.TransportTCP, stack.TransportRoCEv2} {
 		t.Run(string(kind), func(t *testing.T) {
 			port := 29400 + i

@@ -31,6 +31,7 @@ import os
 import queue
 import socket
 import threading
+import weakref
 
 import torch
 import torch.distributed as dist
@@ -81,9 +82,15 @@ class _Completer(threading.Thread):
     def __init__(self):
         super().__init__(name="onet-completer", daemon=True)
         self.q = queue.Queue()
+        _completers.add(self)
 
     def put(self, p):
         self.q.put(p)
+
+    def stop(self, timeout=None):
+        self.q.put(None)
+        if timeout is not None and self.is_alive() and self is not threading.current_thread():
+            self.join(timeout)
 
     def run(self):
         while True:
@@ -91,6 +98,26 @@ class _Completer(threading.Thread):
             if p is None:
                 return
             p.complete()
+
+
+_completers = weakref.WeakSet()
+
+
+def _stop_completers():
+    """Stops every completer before the interpreter finalizes: a daemon
+    thread still inside Future.set_result (C++) when finalization takes the
+    GIL away is ended with pthread_exit, whose forced unwind through C++
+    frames aborts the process ("terminate called without an active
+    exception")."""
+    for c in list(_completers):
+        c.stop(timeout=10)
+
+
+if hasattr(threading, "_register_atexit"):  # runs before daemon threads are cut off
+    threading._register_atexit(_stop_completers)
+else:  # pragma: no cover
+    import atexit
+    atexit.register(_stop_completers)
 
 
 if _create_work_from_future is None:  # pragma: no cover (every torch >= 1.13 has it)
@@ -393,12 +420,14 @@ class ProcessGroupOnet(dist.ProcessGroup):
         self._comm.abort(reason)
 
     def shutdown(self):
-        self._completer.put(None)
+        """Completes the pending operations and closes the communicator
+        (collectively: every rank of the group calls it)."""
+        self._completer.stop(timeout=60)
         self._comm.close()
 
     def __del__(self):
         try:
-            self._completer.put(None)
+            self._completer.stop()
         except Exception:
             pass
 

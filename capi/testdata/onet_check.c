@@ -310,7 +310,7 @@ static void check_abort(const char *opts) {
 /* check_mismatch: ranks disagree on the count. A small mismatch is
  * detected (the message lengths differ): ONET_ERR_INVALID; where the
  * ranks pick different algorithms it can only time out. */
-static void check_mismatch(const char *opts) {
+static void check_mismatch(onet_comm c, const char *opts) {
 	char o[512];
 	snprintf(o, sizeof o, "%s%stimeout_ms=3000", opts ? opts : "", opts ? ";" : "");
 	onet_comm c3 = 0;
@@ -323,6 +323,9 @@ static void check_mismatch(const char *opts) {
 		fail("allreduce with mismatched counts: %s", onet_status_name(st));
 	if (st == ONET_ERR_INVALID)
 		last_error_contains("mismatch", "size mismatch");
+	/* Every rank is done with c3 before any aborts it (an early abort
+	 * would turn a peer's pending INVALID into ABORTED). */
+	OK(onet_barrier(c, NULL));
 	OK(onet_comm_abort(c3, "after the mismatch")); /* no closing barrier on a broken communicator */
 	OK(onet_comm_destroy(c3));
 }
@@ -354,9 +357,13 @@ static void check_threads(void) {
 
 int main(int argc, char **argv) {
 	const char *opts = argc > 1 ? argv[1] : NULL;
+	char main_opts[512];
+	/* Bound every operation: a failing rank must not leave the others
+	 * waiting for the default 5 minutes. */
+	snprintf(main_opts, sizeof main_opts, "%s%stimeout_ms=30000", opts ? opts : "", opts ? ";" : "");
 	check_basics();
 	onet_comm c = 0;
-	OK(onet_comm_create(-1, -1, NULL, 0, opts, &c));
+	OK(onet_comm_create(-1, -1, NULL, 0, main_opts, &c));
 	if (c == 0)
 		fail("handle 0");
 	int r = -1, s = -1;
@@ -374,8 +381,8 @@ int main(int argc, char **argv) {
 	check_stats(c);
 	check_threads();
 	if (size > 1) {
-		check_abort(opts);
-		check_mismatch(opts);
+		check_abort(main_opts);
+		check_mismatch(c, opts);
 	}
 	OK(onet_barrier(c, NULL));
 	OK(onet_comm_destroy(c));

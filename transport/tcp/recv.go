@@ -306,7 +306,7 @@ func (p *peer) waitStall() bool {
 // share few cores.
 func (p *peer) poll(r *request) {
 	t := p.t
-	if !t.polling.CompareAndSwap(false, true) {
+	if t.pollIdle < 0 || !t.polling.CompareAndSwap(false, true) {
 		return
 	}
 	defer t.polling.Store(false)
@@ -343,15 +343,16 @@ func (p *peer) poll(r *request) {
 		if done, _ := r.Test(); done {
 			return
 		}
-		if time.Since(idleSince) > spinIdle {
+		if time.Since(idleSince) > t.pollIdle {
 			return
 		}
 		yield()
 	}
 }
 
-// spinIdle bounds how long poll goes on without a byte arriving.
-const spinIdle = 50 * time.Microsecond
+// DefaultPollIdle bounds how long a waiting receiver polls its socket
+// without a byte arriving before it parks (Options.PollIdle).
+const DefaultPollIdle = 50 * time.Microsecond
 
 // yield lets the other goroutines of the process run between polls.
 func yield() { runtime.Gosched() }

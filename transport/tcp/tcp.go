@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +54,11 @@ type Options struct {
 	// MaxUnexpectedBytes bounds the bytes per peer buffered for messages
 	// that arrived before their receive (DefaultMaxUnexpectedBytes).
 	MaxUnexpectedBytes int
+	// PollIdle bounds how long a goroutine waiting for a receive polls
+	// the socket itself without a byte arriving before it parks and
+	// leaves the socket to the reader goroutine (DefaultPollIdle, or
+	// ONET_TCP_POLL_US microseconds when set; negative: never poll).
+	PollIdle time.Duration
 }
 
 // Transport is a collective.Transport over a full mesh of TCP connections.
@@ -61,6 +68,7 @@ type Transport struct {
 	hosts      []string
 	peers      []*peer // by rank; peers[rank] is the loopback to self
 
+	pollIdle time.Duration // Options.PollIdle
 	// polling is set while a waiting receiver polls one of the sockets
 	// (peer.poll): one poller per transport.
 	polling atomic.Bool
@@ -96,7 +104,13 @@ func New(ctx context.Context, o Options) (*Transport, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	t := &Transport{rank: o.Rank, size: o.Size, closed: make(chan struct{})}
+	t := &Transport{rank: o.Rank, size: o.Size, closed: make(chan struct{}), pollIdle: o.PollIdle}
+	if t.pollIdle == 0 {
+		t.pollIdle = DefaultPollIdle
+		if us, err := strconv.Atoi(os.Getenv("ONET_TCP_POLL_US")); err == nil {
+			t.pollIdle = time.Duration(us) * time.Microsecond
+		}
+	}
 	conns, hosts, err := connectMesh(ctx, o)
 	if err != nil {
 		if ctx.Err() != nil && !errors.Is(err, collective.ErrTimeout) {

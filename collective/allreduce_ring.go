@@ -132,56 +132,6 @@ func ringReduceScatter(x *exec, g group, in, work []byte, off []int, step int) (
 	return sends, nil
 }
 
-// ringAllgatherChunks hands member i's chunk i of buf around the ring,
-// pipelined by segments; pending holds sends per chunk that must finish
-// before that chunk is overwritten.
-func ringAllgatherChunks(x *exec, g group, buf []byte, off []int, esz int, pending [][]xreq, step int) error {
-	n, me := g.size(), g.me
-	nseg := ringSegs(x, off)
-	right, left := g.peer(me+1), g.peer(me-1)
-	var sends []xreq
-	recvs := make([]xreq, 0, (n-1)*nseg)
-	for s := 0; s < n-1; s++ {
-		c := mod(me-s-1, n)
-		if err := x.wait(pending[c]...); err != nil {
-			return err
-		}
-		pending[c] = nil
-		for j := 0; j < nseg; j++ {
-			r, err := x.irecv(left, step, segment(buf, off, esz, c, j, nseg))
-			if err != nil {
-				return err
-			}
-			recvs = append(recvs, r)
-		}
-	}
-	for j := 0; j < nseg; j++ {
-		r, err := x.isend(right, step, segment(buf, off, esz, me, j, nseg))
-		if err != nil {
-			return err
-		}
-		sends = append(sends, r)
-	}
-	for q, r := range recvs {
-		s, j := q/nseg, q%nseg
-		if err := x.wait(r); err != nil {
-			return err
-		}
-		if s < n-2 {
-			c := mod(me-s-1, n)
-			r, err := x.isend(right, step, segment(buf, off, esz, c, j, nseg))
-			if err != nil {
-				return err
-			}
-			sends = append(sends, r)
-		}
-	}
-	for _, p := range pending {
-		sends = append(sends, p...)
-	}
-	return x.wait(sends...)
-}
-
 func ringAllreduce(x *exec, g group, buf []byte, avgN, step int) error {
 	return ringAllreduceInto(x, g, buf, buf, avgN, step)
 }
@@ -194,7 +144,12 @@ func ringAllreduceRun(x *exec) error {
 }
 
 // ringAllreduceInto reduces in (read only) into buf over g; they may be
-// the same buffer.
+// the same buffer. It is the ring reduce-scatter (as ringReduceScatter)
+// and the ring allgather run as one pipeline, as NCCL's ring does: each segment of this member's own chunk goes out to the right the
+// moment its last reduction is done, and each allgather receive is posted
+// as soon as the segment it fills is no longer read or written by the
+// reduce-scatter, so that segments do not arrive before their receive (an
+// early one costs the transport an allocation and a copy).
 func ringAllreduceInto(x *exec, g group, in, buf []byte, avgN, step int) error {
 	n := g.size()
 	if n == 1 {
@@ -203,14 +158,147 @@ func ringAllreduceInto(x *exec, g group, in, buf []byte, avgN, step int) error {
 	}
 	esz := x.dt.Size()
 	off := chunkOffsets(len(buf)/esz, esz, n)
-	pending, err := ringReduceScatter(x, g, in, buf, off, step)
-	if err != nil {
-		return fmt.Errorf("reduce-scatter: %w", err)
+	me := g.me
+	nseg := ringSegs(x, off)
+	right, left := g.peer(me+1), g.peer(me-1)
+	maxSeg := 0
+	for c := 0; c < n; c++ {
+		maxSeg = max(maxSeg, len(segment(in, off, esz, c, 0, nseg)))
+		if nseg > 1 {
+			maxSeg = max(maxSeg, len(segment(in, off, esz, c, nseg-1, nseg)))
+		}
 	}
-	if err := Finish(buf[off[g.me]:off[g.me+1]], x.dt, x.op, avgN); err != nil {
+	maxSeg += esz
+
+	// pending[c][j]: the send that read segment j of chunk c of buf, to
+	// finish before the allgather receives into it; done: the other sends.
+	pending := make([][]xreq, n)
+	done := make([]xreq, 0, 2*(n-1)*nseg)
+
+	// Reduce-scatter receives, into a window of scratch slots.
+	total := (n - 1) * nseg
+	window := min(total, 2*nseg)
+	slots := x.buf(window * maxSeg)
+	recvs := make([]xreq, total)
+	post := func(q int) error {
+		s, j := q/nseg, q%nseg
+		c := mod(me-s-2, n)
+		l := len(segment(in, off, esz, c, j, nseg))
+		var err error
+		recvs[q], err = x.irecv(left, step, slots[(q%window)*maxSeg:][:l])
 		return err
 	}
-	if err := ringAllgatherChunks(x, g, buf, off, esz, pending, step+1); err != nil {
+	for q := 0; q < window; q++ {
+		if err := post(q); err != nil {
+			return fmt.Errorf("reduce-scatter: %w", err)
+		}
+	}
+
+	// Allgather receives: segment j of chunk me-1-a at index a*nseg+j,
+	// once the reduce-scatter step a-1 (the last to write that chunk) is
+	// over and pending[c][j] finished. Receives are posted in order.
+	agRecvs := make([]xreq, 0, total)
+	rsDone := -1
+	postAG := func(block bool) error {
+		for len(agRecvs) < total {
+			a, j := len(agRecvs)/nseg, len(agRecvs)%nseg
+			if a-1 > rsDone {
+				return nil
+			}
+			c := mod(me-a-1, n)
+			if j < len(pending[c]) {
+				if ok, _ := pending[c][j].r.Test(); !ok && !block {
+					return nil
+				}
+				if err := x.wait(pending[c][j]); err != nil {
+					return err
+				}
+			}
+			r, err := x.irecv(left, step+1, segment(buf, off, esz, c, j, nseg))
+			if err != nil {
+				return err
+			}
+			agRecvs = append(agRecvs, r)
+		}
+		return nil
+	}
+
+	c0 := mod(me-1, n)
+	inPlace := aliased(in, buf)
+	for j := 0; j < nseg; j++ {
+		r, err := x.isend(right, step, segment(in, off, esz, c0, j, nseg))
+		if err != nil {
+			return fmt.Errorf("reduce-scatter: %w", err)
+		}
+		if inPlace {
+			pending[c0] = append(pending[c0], r)
+		} else {
+			done = append(done, r)
+		}
+	}
+	if err := postAG(false); err != nil {
+		return fmt.Errorf("allgather: %w", err)
+	}
+	for q := 0; q < total; q++ {
+		s, j := q/nseg, q%nseg
+		c := mod(me-s-2, n)
+		if err := x.wait(recvs[q]); err != nil {
+			return fmt.Errorf("reduce-scatter: %w", err)
+		}
+		dst := segment(buf, off, esz, c, j, nseg)
+		slot := slots[(q%window)*maxSeg:][:len(dst)]
+		if err := ReduceOut(dst, slot, segment(in, off, esz, c, j, nseg), x.dt, x.op); err != nil {
+			return err
+		}
+		if s < n-2 {
+			r, err := x.isend(right, step, dst)
+			if err != nil {
+				return fmt.Errorf("reduce-scatter: %w", err)
+			}
+			pending[c] = append(pending[c], r)
+		} else { // c == me, final: the allgather starts with it
+			if err := Finish(dst, x.dt, x.op, avgN); err != nil {
+				return err
+			}
+			r, err := x.isend(right, step+1, dst)
+			if err != nil {
+				return fmt.Errorf("allgather: %w", err)
+			}
+			done = append(done, r)
+		}
+		if q+window < total {
+			if err := post(q + window); err != nil {
+				return fmt.Errorf("reduce-scatter: %w", err)
+			}
+		}
+		if j == nseg-1 {
+			rsDone = s
+		}
+		if err := postAG(false); err != nil {
+			return fmt.Errorf("allgather: %w", err)
+		}
+	}
+	if err := postAG(true); err != nil {
+		return fmt.Errorf("allgather: %w", err)
+	}
+	for q, r := range agRecvs {
+		s, j := q/nseg, q%nseg
+		if err := x.wait(r); err != nil {
+			return fmt.Errorf("allgather: %w", err)
+		}
+		if s < n-2 {
+			c := mod(me-s-1, n)
+			r, err := x.isend(right, step+1, segment(buf, off, esz, c, j, nseg))
+			if err != nil {
+				return fmt.Errorf("allgather: %w", err)
+			}
+			done = append(done, r)
+		}
+	}
+	for _, p := range pending {
+		done = append(done, p...)
+	}
+	if err := x.wait(done...); err != nil {
 		return fmt.Errorf("allgather: %w", err)
 	}
 	return nil

@@ -163,7 +163,14 @@ int onet_test(onet_request r, int *done);
 
 /* JSON of the communicator's statistics (per operation counts, bytes and
  * latency buckets, transport name): copied into buf like onet_last_error,
- * returning the full length. */
+ * returning the full length (0 for an unknown handle). The document:
+ *   {"rank":0,"size":2,"transport":"tcp","addr":"10.0.0.1",
+ *    "ops":{"allreduce":{"completed":3,"errors":0,"bytes":12288,
+ *           "latency_sum_ns":91000,"latency_p50_ns":32768,"latency_p99_ns":65536,
+ *           "latency_buckets":[{"le_ns":32768,"count":2},{"le_ns":65536,"count":1}]},
+ *           "allgather":{...}, ... one entry per operation kind}}
+ * Buckets are log2: le_ns/2 <= time < le_ns; the quantiles are bucket
+ * bounds. */
 size_t onet_comm_stats_json(onet_comm c, char *buf, size_t len);
 
 #ifdef __cplusplus

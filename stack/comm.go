@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/opennetworks/onetdp/collective"
@@ -149,6 +150,10 @@ func OpenCommunicator(ctx context.Context, o CommOptions) (*Comm, error) {
 		}
 	}
 	store, release, nth, err := joinStore(ctx, o, l, lookup, timeout)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("open communicator, rank 0: %w (something else, torch's own TCPStore for one, serves %s: "+
+			"give onet its own port, ONET_MASTER=host:port, or a store with ONET_STORE)", err, l.MasterHostPort())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open communicator, rank %d: %w", l.Rank, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -213,9 +214,21 @@ func TestOpenCommunicatorErrors(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
 	}
+	// Rank 0 cannot serve a port that something else holds: the error
+	// says so and how to pick another.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = stack.OpenCommunicator(ctx, stack.CommOptions{Rank: 0, Size: 2, MasterAddr: "127.0.0.1",
+		MasterPort: ln.Addr().(*net.TCPAddr).Port, Lookup: envOf(nil)})
+	if err == nil || !strings.Contains(err.Error(), "torch's own TCPStore") {
+		t.Errorf("master port taken: %v", err)
+	}
 	// A rank whose master never answers fails within ConnectTimeout.
 	start := time.Now()
-	_, err := stack.OpenCommunicator(ctx, stack.CommOptions{Rank: 1, Size: 2, MasterAddr: "127.0.0.1", MasterPort: freePort(t),
+	_, err = stack.OpenCommunicator(ctx, stack.CommOptions{Rank: 1, Size: 2, MasterAddr: "127.0.0.1", MasterPort: freePort(t),
 		Lookup: envOf(nil), ConnectTimeout: 500 * time.Millisecond})
 	if err == nil || time.Since(start) > 5*time.Second {
 		t.Errorf("unreachable master: %v after %v", err, time.Since(start))

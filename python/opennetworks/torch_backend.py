@@ -160,13 +160,21 @@ def OnetWork(pg, requests, result, post=None):
 
     A Python subclass of Work would lose its Python half (and hang in
     wait()) once torch's C++ side holds it alone, as DDP does; a
-    future-wrapping Work has no Python half."""
+    future-wrapping Work has no Python half.
+
+    A collective of at most ONET_TORCH_INLINE_BYTES (default 64 KiB) runs
+    as one blocking call before this returns (async_op=True then gets a
+    completed Work); larger ones, and send/recv always, complete in the
+    background."""
+    requests = [r for r in requests if r is not None]  # blocking calls return None
     fut = torch.futures.Future()
     p = _Pending(requests, result, post, fut)
-    if requests or post is not None:
-        pg._completer.put(p)
-    else:
+    if not requests:
+        # Small collectives ran as blocking calls (ProcessGroupOnet._bg):
+        # settle here, in the caller's thread.
         p.complete()
+    else:
+        pg._completer.put(p)
     return _work_from_future(fut)
 
 
@@ -218,6 +226,7 @@ class ProcessGroupOnet(dist.ProcessGroup):
         super().__init__(rank, size)
         self._completer = _Completer()
         self._completer.start()
+        self._inline_bytes = int(os.environ.get("ONET_TORCH_INLINE_BYTES", 64 << 10))
         self._seq = 0
         self._seq_lock = threading.Lock()
         gid = next(_group_ids)
@@ -263,6 +272,13 @@ class ProcessGroupOnet(dist.ProcessGroup):
         """The onet Communicator underneath."""
         return self._comm
 
+    def _bg(self, tensors):
+        """Whether a collective over tensors runs in the background (a
+        request completed by the completer thread) rather than as one
+        blocking call here: small ones block, since onet's non-blocking
+        path plus the thread hop cost more than they take."""
+        return _nbytes(tensors) > self._inline_bytes
+
     def _next_tag(self):
         with self._seq_lock:
             self._seq += 1
@@ -276,7 +292,7 @@ class ProcessGroupOnet(dist.ProcessGroup):
         reqs, staged = [], []
         for t in _as_list(tensors, "allreduce"):
             s = _torch.stage(t, "allreduce")
-            reqs.append(self._comm.allreduce_buffers(s.buf, s.buf, op, async_op=True))
+            reqs.append(self._comm.allreduce_buffers(s.buf, s.buf, op, async_op=self._bg(tensors)))
             staged.append(s)
         return OnetWork(self, reqs, tensors, _copy_back(staged))
 
@@ -286,7 +302,7 @@ class ProcessGroupOnet(dist.ProcessGroup):
         reqs, staged = [], []
         for t in tensors:
             s = _torch.stage(t, "broadcast", load=(self.rank() == root))
-            reqs.append(self._comm.broadcast_buffer(s.buf, root, async_op=True))
+            reqs.append(self._comm.broadcast_buffer(s.buf, root, async_op=self._bg(tensors)))
             staged.append(s)
         return OnetWork(self, reqs, tensors, _copy_back(staged))
 
@@ -305,7 +321,7 @@ class ProcessGroupOnet(dist.ProcessGroup):
             s = _torch.stage(t, "allgather input")
             flat, back = _torch.flat_output(outs, "allgather output")
             fo = _torch.stage(flat, "allgather output")
-            reqs.append(self._comm.allgather_buffers(s.buf, fo.buf, async_op=True))
+            reqs.append(self._comm.allgather_buffers(s.buf, fo.buf, async_op=self._bg(outs)))
             posts.append(back)
             keep.append((s, fo))
         return OnetWork(self, reqs, output_tensors, _run_all(posts))
@@ -316,7 +332,7 @@ class ProcessGroupOnet(dist.ProcessGroup):
                                   % (output.numel(), output.dtype, self.size(), input.numel(), input.dtype))
         s = _torch.stage(input, "_allgather_base input")
         o = _torch.stage(output, "_allgather_base output", load=False)
-        req = self._comm.allgather_buffers(s.buf, o.buf, async_op=True)
+        req = self._comm.allgather_buffers(s.buf, o.buf, async_op=self._bg([output]))
         return OnetWork(self, [req], output, o.copy_back)
 
     def reduce_scatter(self, output_tensors, input_tensors, opts=None):
@@ -336,7 +352,7 @@ class ProcessGroupOnet(dist.ProcessGroup):
             flat = torch.cat([i.detach().reshape(-1).cpu() for i in ins])
             s = _torch.stage(flat, "reduce_scatter input")
             o = _torch.stage(out, "reduce_scatter output", load=False)
-            reqs.append(self._comm.reduce_scatter_buffers(s.buf, o.buf, op, async_op=True))
+            reqs.append(self._comm.reduce_scatter_buffers(s.buf, o.buf, op, async_op=self._bg(ins)))
             staged.append(o)
         return OnetWork(self, reqs, output_tensors, _copy_back(staged))
 
@@ -347,11 +363,11 @@ class ProcessGroupOnet(dist.ProcessGroup):
                                   % (input.numel(), input.dtype, self.size(), output.numel(), output.dtype))
         s = _torch.stage(input, "_reduce_scatter_base input")
         o = _torch.stage(output, "_reduce_scatter_base output", load=False)
-        req = self._comm.reduce_scatter_buffers(s.buf, o.buf, op, async_op=True)
+        req = self._comm.reduce_scatter_buffers(s.buf, o.buf, op, async_op=self._bg([input]))
         return OnetWork(self, [req], output, o.copy_back)
 
     def barrier(self, opts=None):
-        return OnetWork(self, [self._comm.barrier(async_op=True)], None)
+        return OnetWork(self, [self._comm.barrier(async_op=False)], None)
 
     def send(self, tensors, dst, tag=0):
         reqs = []
@@ -381,7 +397,7 @@ class ProcessGroupOnet(dist.ProcessGroup):
                                       % (input.numel(), output.numel(), n))
             s = _torch.stage(input, "alltoall_base input")
             o = _torch.stage(output, "alltoall_base output", load=False)
-            req = self._comm.alltoall_buffers(s.buf, o.buf, async_op=True)
+            req = self._comm.alltoall_buffers(s.buf, o.buf, async_op=self._bg([input]))
             return OnetWork(self, [req], output, o.copy_back)
         return self._alltoall_uneven(output, input, output_split_sizes, input_split_sizes)
 
@@ -444,6 +460,10 @@ def _as_list(tensors, what):
     if not tensors:
         raise InvalidArgument("%s: no tensors" % what)
     return tensors
+
+
+def _nbytes(tensors):
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def _copy_back(staged):

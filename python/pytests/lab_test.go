@@ -24,6 +24,13 @@ import (
 // fails cancels the others; the error carries its output's tail.
 func runRanks(t *testing.T, l *lab.Lab, timeout time.Duration, script string, args ...string) ([]string, error) {
 	t.Helper()
+	return runProcs(t, l, timeout, python, append([]string{filepath.Join(pythonDir(t), script)}, args...)...)
+}
+
+// runProcs runs name with args as one process per lab host, as runRanks
+// describes.
+func runProcs(t *testing.T, l *lab.Lab, timeout time.Duration, name string, args ...string) ([]string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	n := len(l.Hosts)
@@ -35,7 +42,7 @@ func runRanks(t *testing.T, l *lab.Lab, timeout time.Duration, script string, ar
 	var wg sync.WaitGroup
 	for r := range n {
 		h := &l.Hosts[r]
-		cmd := h.Command(ctx, python, append([]string{filepath.Join(pythonDir(t), script)}, args...)...)
+		cmd := h.Command(ctx, name, args...)
 		cmd.Env = pyEnv(t, "RANK="+strconv.Itoa(r), "LOCAL_RANK=0", "WORLD_SIZE="+strconv.Itoa(n),
 			"MASTER_ADDR="+l.Hosts[0].Addr.Addr().String(), "MASTER_PORT="+strconv.Itoa(port),
 			"GLOO_SOCKET_IFNAME="+h.Ifname, "ONET_TRANSPORT=tcp")

@@ -1,5 +1,6 @@
 """Binding overhead: allreduce of float32 through Python, in one run:
 
+  ctypes-onet  onet_allreduce called straight through ctypes (the cgo call alone)
   numpy-onet   opennetworks.Communicator.allreduce (ctypes -> libonet.so), in place
   torch-onet   torch.distributed.all_reduce on the "onet" backend
   torch-gloo   torch.distributed.all_reduce on gloo (a gloo group in the same processes)
@@ -24,6 +25,7 @@ import torch
 import torch.distributed as dist
 
 import opennetworks as on
+from opennetworks import _lib
 
 
 def timeit(fn, iters, barrier):
@@ -51,7 +53,9 @@ def main():
         count = size // 4
         x = np.ones(count, np.float32)
         t = torch.ones(count)
+        so, h, ptr = _lib.lib(), comm.handle, x.ctypes.data
         cases = [
+            ("ctypes-onet", lambda: so.onet_allreduce(h, ptr, ptr, count, _lib.FLOAT32, _lib.SUM, None), comm.barrier),
             ("numpy-onet", lambda: comm.allreduce(x, out=x), comm.barrier),
             ("torch-onet", lambda: dist.all_reduce(t), dist.barrier),
             ("torch-gloo", lambda: dist.all_reduce(t, group=gloo), lambda: dist.barrier(group=gloo)),

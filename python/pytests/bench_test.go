@@ -139,14 +139,15 @@ func TestBindingOverhead(t *testing.T) {
 	parseResults(t, gouts[0], py)
 	var b strings.Builder
 	fmt.Fprintf(&b, "allreduce float32, 2 lab hosts, tcp, us per call (slowest rank):\n")
-	fmt.Fprintf(&b, "%10s %10s %10s %10s %10s %12s %12s\n", "bytes", "go", "numpy-onet", "torch-onet", "torch-gloo", "numpy/go", "gloo/numpy")
+	fmt.Fprintf(&b, "%10s %10s %11s %10s %10s %10s %9s %10s %10s\n", "bytes", "go", "ctypes-onet", "numpy-onet", "torch-onet",
+		"torch-gloo", "numpy/go", "torch/go", "gloo/torch")
 	for _, s := range benchSpecs {
 		key := strconv.Itoa(s.size)
-		g, np, to, gl := py["go/"+key], py["numpy-onet/"+key], py["torch-onet/"+key], py["torch-gloo/"+key]
-		if g == 0 || np == 0 || to == 0 || gl == 0 {
+		g, ct, np, to, gl := py["go/"+key], py["ctypes-onet/"+key], py["numpy-onet/"+key], py["torch-onet/"+key], py["torch-gloo/"+key]
+		if g == 0 || ct == 0 || np == 0 || to == 0 || gl == 0 {
 			t.Fatalf("%d B: missing results in:\n%s\n%s", s.size, outs[0], gouts[0])
 		}
-		fmt.Fprintf(&b, "%10d %10.1f %10.1f %10.1f %10.1f %12.2f %12.2f\n", s.size, g, np, to, gl, np/g, gl/np)
+		fmt.Fprintf(&b, "%10d %10.1f %11.1f %10.1f %10.1f %10.1f %9.2f %10.2f %10.2f\n", s.size, g, ct, np, to, gl, np/g, to/g, gl/to)
 		if s.size >= 1<<20 && np > 3*g {
 			t.Errorf("%d B: %.1f us through Python, %.1f through Go: the binding costs more than 3x", s.size, np, g)
 		}

@@ -240,6 +240,57 @@ class SingleRank(unittest.TestCase):
             self.assertEqual(len(ops.allgather(x)), 1)
             self.assertTrue(bool((ops.broadcast(x, 0) == x).all()))
 
+    def test_ray_backend_with_a_stand_in_ray(self):
+        # Ray is not installed here: a stand-in with Ray's module layout
+        # (BaseGroup, backend_registry, internal_kv) drives OnetGroup at size 1.
+        p = run_python("""
+            import sys, types, numpy as np
+            def mod(name, **attrs):
+                m = types.ModuleType(name); m.__dict__.update(attrs); sys.modules[name] = m; return m
+            class BaseGroup:
+                def __init__(self, world_size, rank, group_name):
+                    self.world_size, self.rank, self.group_name = world_size, rank, group_name
+            kv = {}
+            registered = {}
+            ray = mod("ray", __version__="0-stand-in")
+            mod("ray.util", get_node_ip_address=lambda: "127.0.0.1"); ray.util = sys.modules["ray.util"]
+            mod("ray.util.collective"); mod("ray.util.collective.collective_group")
+            mod("ray.util.collective.collective_group.base_collective_group", BaseGroup=BaseGroup)
+            mod("ray.util.collective.backend_registry",
+                register_collective_backend=lambda n, c: registered.__setitem__(n, c))
+            mod("ray.experimental")
+            mod("ray.experimental.internal_kv", _internal_kv_put=lambda k, v, overwrite=True: kv.__setitem__(k, v),
+                _internal_kv_get=lambda k: kv.get(k), _internal_kv_del=lambda k: kv.pop(k, None))
+            from opennetworks import ray_backend
+            cls = ray_backend.register()
+            assert registered == {"ONET": cls}, registered
+            assert cls.backend() == "ONET" and cls.check_backend_availability()
+            g = cls(1, 0, "g1")
+            x = np.arange(4, dtype=np.float32)
+            g.allreduce([x]); g.barrier(); g.broadcast(x)
+            outs = [np.zeros(4, np.float32)]
+            g.allgather([outs], [x])
+            assert (outs[0] == x).all(), outs
+            o = np.zeros(4, np.float32)
+            g.reducescatter([o], [[x]])
+            assert (o == x).all(), o
+            g.destroy_group()
+            assert kv == {}, kv
+            print("RAY OK")
+        """)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        self.assertIn("RAY OK", p.stdout)
+
+    def test_ray_missing(self):
+        try:
+            import ray  # noqa: F401
+            self.skipTest("ray is installed")
+        except ImportError:
+            pass
+        from opennetworks import ray_backend
+        with self.assertRaisesRegex(ImportError, "needs ray"):
+            ray_backend.register()
+
     @unittest.skipIf(torch is None, "torch is not installed")
     def test_torch_backend_single_rank(self):
         # In a subprocess: init_process_group works once per process.

@@ -5,6 +5,7 @@ set (torchrun, or the Go lab test). Prints "PASS pg_methods" on success;
 any mismatch raises (non-zero exit)."""
 
 import datetime
+import os
 import sys
 
 import torch
@@ -128,6 +129,17 @@ def main():
         t = torch.ones(3)
         dist.all_reduce(t, group=g)
         eq("subgroup allreduce", t, torch.full((3,), float(len(evens))))
+
+    # GPU tensors go through host memory (where CUDA is available).
+    if torch.cuda.is_available():
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
+        t = torch.full((1000,), float(r + 1), device=dev)
+        dist.all_reduce(t)
+        eq("allreduce cuda", t.cpu(), torch.full((1000,), float(tri)))
+        big = torch.full((1 << 18,), float(r + 1), device=dev, dtype=torch.bfloat16)
+        dist.all_reduce(big, async_op=True).wait()
+        eq("allreduce cuda bf16 async", big.cpu(), torch.full((1 << 18,), float(tri), dtype=torch.bfloat16))
+        print("cuda tensors: ok")
 
     dist.barrier()
     dist.destroy_process_group()

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -300,21 +301,23 @@ func (p *peer) waitStall() bool {
 }
 
 // poll is a waiting receiver driving the parser itself: at most
-// spinIdle without any byte arriving, then it returns and the caller
-// parks. Only one goroutine per transport polls at a time (the others
-// park at once), and it yields the processor between reads, since ranks
-// share few cores.
-func (p *peer) poll(r *request) {
+// Options.PollIdle without any byte arriving, at most pollMax in all, and
+// no longer than ctx; then it returns and the caller parks. Only one
+// goroutine per transport polls at a time (the others park at once), and
+// it yields the processor between reads, since ranks share few cores.
+func (p *peer) poll(ctx context.Context, r *request) {
 	t := p.t
 	if t.pollIdle < 0 || !t.polling.CompareAndSwap(false, true) {
 		return
 	}
 	defer t.polling.Store(false)
-	idleSince := time.Now()
+	start := time.Now()
+	idleSince := start
 	for {
 		if done, _ := r.Test(); done {
 			return
 		}
+		busy := false
 		if p.rxmu.TryLock() {
 			n, st, err := p.progress()
 			if st == rxFailed {
@@ -337,22 +340,29 @@ func (p *peer) poll(r *request) {
 			}
 			if n > 0 {
 				idleSince = time.Now()
-				continue
+				busy = true
 			}
 		}
 		if done, _ := r.Test(); done {
 			return
 		}
-		if time.Since(idleSince) > t.pollIdle {
+		if now := time.Now(); now.Sub(idleSince) > t.pollIdle || now.Sub(start) > pollMax || ctx.Err() != nil {
 			return
 		}
-		yield()
+		if !busy {
+			yield()
+		}
 	}
 }
 
 // DefaultPollIdle bounds how long a waiting receiver polls its socket
 // without a byte arriving before it parks (Options.PollIdle).
 const DefaultPollIdle = 50 * time.Microsecond
+
+// pollMax bounds one poll even while bytes keep arriving (for messages
+// other than the one waited for, say): after it the reader goroutine
+// takes over and the waiter parks.
+const pollMax = 2 * time.Millisecond
 
 // yield lets the other goroutines of the process run between polls.
 func yield() { runtime.Gosched() }

@@ -48,7 +48,7 @@ func (r *request) Wait(ctx context.Context) error {
 		if done, err := r.Test(); done {
 			return err
 		}
-		r.rp.poll(r)
+		r.rp.poll(ctx, r)
 	}
 	return r.Completion.Wait(ctx)
 }

@@ -350,3 +350,53 @@ func TestWaitPollSizes(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitPollBounded: a wait whose message never comes returns at its
+// deadline even while the socket keeps delivering other messages (the
+// waiter polls only for a bounded time, then parks).
+func TestWaitPollBounded(t *testing.T) {
+	ts := loopback(t, 2, tcp.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const count, size = 3000, 64 << 10 // ~200 MB: far longer than the wait
+	streamed := make(chan error, 1)
+	go func() {
+		buf := make([]byte, size)
+		var last collective.Request
+		for range count {
+			s, err := ts[0].Isend(1, 1, buf)
+			if err != nil {
+				streamed <- err
+				return
+			}
+			last = s
+		}
+		streamed <- last.Wait(ctx)
+	}()
+	var recvs []collective.Request
+	for range count {
+		r, err := ts[1].Irecv(0, 1, make([]byte, size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recvs = append(recvs, r)
+	}
+	never, _ := ts[1].Irecv(0, 9, make([]byte, 1))
+	short, cancelShort := context.WithTimeout(ctx, 10*time.Millisecond)
+	err := never.Wait(short)
+	cancelShort()
+	if !errors.Is(err, collective.ErrTimeout) {
+		t.Fatalf("wait for a message never sent: %v", err)
+	}
+	if done, _ := recvs[count-1].Test(); done {
+		t.Logf("the stream ended before the wait returned: the bound was not exercised")
+	}
+	for i, r := range recvs {
+		if err := r.Wait(ctx); err != nil {
+			t.Fatalf("receive %d: %v", i, err)
+		}
+	}
+	if err := <-streamed; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -37,8 +37,12 @@
 // package's sentinel errors (timeout, peer lost, aborted, closed, invalid
 // argument or size mismatch, not supported) with the Go error text in
 // onet_last_error. A panic inside a call is recovered into
-// ONET_ERR_INTERNAL with its message; a panic on one of the library's own
-// goroutines, or a fault on a bad caller pointer inside one, still ends
+// ONET_ERR_INTERNAL with its message, and so is a fault on a bad caller
+// pointer touched on the calling thread (debug.SetPanicOnFault during each
+// call); the communicator may be wedged afterwards (an operation that
+// panicked mid-way never finishes), so destroy it. A panic on one of the
+// library's own goroutines, or a fault on a bad caller pointer inside one
+// (a request's operation runs on the communicator's worker), still ends
 // the process like any Go program's.
 //
 // Requests: a request stays in its table until onet_wait or onet_test

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"runtime"
+	"runtime/debug"
 )
 
 // protect runs fn for an exported function: it records fn's error (or
@@ -11,7 +12,12 @@ import (
 // location it came from, so that a Go bug never aborts the host process
 // from a call. (Panics in the communicator's own goroutines cannot be
 // caught here; those are bugs that crash like any Go program.)
+//
+// A fault on a bad caller pointer touched on this goroutine (a blocking
+// call runs its operation here) panics too instead of crashing
+// (debug.SetPanicOnFault), so it also comes back as statusInternal.
 func protect(what string, fn func() error) (st status) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			msg := fmt.Sprintf("%s: %v: panic: %v%s", what, errInternal, r, panicSite())

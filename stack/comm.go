@@ -44,8 +44,9 @@ type CommOptions struct {
 	// ONET_RANK/ONET_SIZE, torchrun, Open MPI, Slurm).
 	Rank, Size int
 	// MasterAddr and MasterPort are where rank 0 serves the TCP store;
-	// empty / 0 read ONET_MASTER, MASTER_ADDR and MASTER_PORT (a
-	// single-rank job without them uses an in-memory store).
+	// empty / 0 read ONET_MASTER, MASTER_ADDR and MASTER_PORT. A
+	// single-rank job serves nothing: it uses an in-memory store unless
+	// StoreURL or ONET_STORE names one.
 	MasterAddr string
 	MasterPort int
 	// Store, when set, is used instead of joining one (the caller keeps
@@ -90,7 +91,9 @@ type CommOptions struct {
 
 // Comm is a communicator opened by OpenCommunicator with the transport
 // and store under it. Its methods are the collective.Communicator's and
-// are safe for concurrent use; Close and Abort end it.
+// are safe for concurrent use; Close and Abort end it. The exported
+// fields are set by OpenCommunicator and only read after, from any
+// goroutine.
 type Comm struct {
 	*collective.Communicator
 	// Launch is where this process sits in the job (rank, size, master).
@@ -347,8 +350,13 @@ func (c *Comm) Abort(err error) {
 func (c *Comm) Close() error {
 	c.closeOnce.Do(func() {
 		if !c.aborted.Load() && c.Size() > 1 {
+			// Best effort: a lost peer ends it early, and waiting with the
+			// deadline bounds it even if the barrier never gets to run
+			// (queued behind an operation that never ends).
 			ctx, cancel := context.WithTimeout(context.Background(), c.closeTimeout)
-			c.Communicator.Barrier(ctx) // best effort: a lost peer ends it early
+			if h, err := c.Communicator.IBarrier(ctx); err == nil {
+				h.Wait(ctx)
+			}
 			cancel()
 		}
 		c.closeErr = errors.Join(c.Communicator.Close(), c.closeDevice(), c.closeStore())

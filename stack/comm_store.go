@@ -32,7 +32,7 @@ type sharedStore struct {
 // joinStore returns the job's store, the function that lets go of it and
 // how many communicators (this one included) were opened on it. A store
 // in CommOptions is the caller's: release does not close it. A single-rank
-// job with no store or master named gets an in-memory store.
+// job with no store URL named gets an in-memory store.
 func joinStore(ctx context.Context, o CommOptions, l rendezvous.Launch, lookup rendezvous.Lookup, timeout time.Duration) (collective.Store, func() error, int, error) {
 	if o.Store != nil {
 		return o.Store, func() error { return nil }, 1, nil
@@ -41,9 +41,9 @@ func joinStore(ctx context.Context, o CommOptions, l rendezvous.Launch, lookup r
 	if url == "" {
 		url, _ = lookup("ONET_STORE")
 	}
-	_, masterSet := lookup("MASTER_ADDR")
-	_, onetMasterSet := lookup("ONET_MASTER")
-	if l.Size == 1 && url == "" && o.MasterAddr == "" && !masterSet && !onetMasterSet {
+	if l.Size == 1 && url == "" {
+		// One rank meets nobody: no port to serve (the launcher's
+		// MASTER_PORT may well be taken by another store).
 		s := collective.NewMemStore()
 		return s, s.Close, 1, nil
 	}

@@ -117,6 +117,22 @@ func TestOpenCommunicatorSingleRank(t *testing.T) {
 	if err := c.Barrier(context.Background()); !errors.Is(err, collective.ErrClosed) {
 		t.Errorf("barrier after close: %v", err)
 	}
+	// A single rank serves no store, so a launcher's taken MASTER_PORT
+	// does not matter.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err = stack.OpenCommunicator(context.Background(), stack.CommOptions{Rank: -1, Size: -1, Lookup: envOf(map[string]string{
+		"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)})})
+	if err != nil {
+		t.Fatalf("single rank with a taken MASTER_PORT: %v", err)
+	}
+	allreduceRanks(t, []*stack.Comm{c})
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestOpenCommunicatorTorchrunEnv: three ranks started as torchrun would

@@ -269,6 +269,15 @@ static void check_errors(onet_comm c) {
 	expect(onet_comm_create(0, 1, NULL, 0, "transport=warp", &bad), ONET_ERR_INVALID, "unknown transport");
 	if (bad != 0)
 		fail("failed create set the handle");
+	/* A bad pointer touched on the calling thread (a one-rank blocking
+	 * allreduce copies send into recv there) is a recovered fault too. */
+	onet_comm solo = 0;
+	OK(onet_comm_create(0, 1, NULL, 0, "transport=tcp", &solo));
+	expect(onet_allreduce(solo, f, (void *)(uintptr_t)0xdead0000, 4, ONET_FLOAT32, ONET_SUM, NULL), ONET_ERR_INTERNAL,
+	       "allreduce into an unmapped address");
+	last_error_contains("bad pointer", "panic: runtime error: invalid memory address");
+	/* The communicator may be wedged after an internal error: destroy it. */
+	OK(onet_comm_destroy(solo));
 	expect(onet_internal_test_panic(), ONET_ERR_INTERNAL, "a Go panic");
 	last_error_contains("a Go panic", "panic: runtime error: invalid memory address or nil pointer dereference");
 	OK(onet_barrier(c, NULL)); /* the library still works after a recovered panic */
@@ -374,14 +383,22 @@ int main(int argc, char **argv) {
 	const char *er = getenv("RANK"), *es = getenv("WORLD_SIZE");
 	if (er == NULL || es == NULL || atoi(er) != r || atoi(es) != s)
 		fail("rank %d size %d, environment %s %s", r, s, er, es);
+	/* stderr is unbuffered: a rank killed by the test's timeout shows how
+	 * far it got. */
+	fprintf(stderr, "rank %d: allreduce\n", rank);
 	check_allreduce(c);
+	fprintf(stderr, "rank %d: allgather, reduce_scatter, broadcast, alltoall, reduce, barrier, send/recv\n", rank);
 	check_others(c);
+	fprintf(stderr, "rank %d: requests\n", rank);
 	check_nonblocking(c);
+	fprintf(stderr, "rank %d: errors\n", rank);
 	check_errors(c);
 	check_stats(c);
 	check_threads();
 	if (size > 1) {
+		fprintf(stderr, "rank %d: abort\n", rank);
 		check_abort(main_opts);
+		fprintf(stderr, "rank %d: mismatch\n", rank);
 		check_mismatch(c, opts);
 	}
 	OK(onet_barrier(c, NULL));

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,6 +48,11 @@ func runProcs(t *testing.T, l *lab.Lab, timeout time.Duration, name string, args
 			"MASTER_ADDR="+l.Hosts[0].Addr.Addr().String(), "MASTER_PORT="+strconv.Itoa(port),
 			"GLOO_SOCKET_IFNAME="+h.Ifname, "ONET_TRANSPORT=tcp")
 		cmd.Stdout, cmd.Stderr = &outs[r], &outs[r]
+		// On timeout or another rank's failure: SIGABRT first, so that
+		// Python's faulthandler (PYTHONFAULTHANDLER) prints every thread's
+		// stack into the output, then SIGKILL after WaitDelay.
+		cmd.Cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGABRT) }
+		cmd.WaitDelay = 10 * time.Second
 		if err := cmd.Start(); err != nil {
 			cancel()
 			wg.Wait()
@@ -56,7 +62,7 @@ func runProcs(t *testing.T, l *lab.Lab, timeout time.Duration, name string, args
 		go func() {
 			defer wg.Done()
 			if err := cmd.Wait(); err != nil {
-				errs[r] = fmt.Errorf("rank %d on %s: %w:\n%s", r, h.Name, err, lastLines(outs[r].Bytes(), 25))
+				errs[r] = fmt.Errorf("rank %d on %s: %w:\n%s", r, h.Name, err, lastLines(outs[r].Bytes(), 40))
 				cancel()
 			}
 		}()

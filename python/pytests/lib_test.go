@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -65,9 +64,13 @@ func buildLib(tb testing.TB) string {
 			libErr = fmt.Errorf("gcc not found (cgo needs it for -buildmode=c-shared): %w", err)
 			return
 		}
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if p, err := exec.LookPath("go"); err == nil {
-			goBin = p
+		goBin, err := exec.LookPath("go")
+		if err != nil && os.Getenv("GOROOT") != "" {
+			goBin, err = filepath.Join(os.Getenv("GOROOT"), "bin", "go"), nil
+		}
+		if err != nil {
+			libErr = fmt.Errorf("go not found on PATH (needed to build libonet.so): %w", err)
+			return
 		}
 		libDir, libErr = os.MkdirTemp("", "onet-pytests-")
 		if libErr != nil {
@@ -86,7 +89,7 @@ func buildLib(tb testing.TB) string {
 		libPath = p
 	})
 	if libErr != nil {
-		if strings.Contains(libErr.Error(), "gcc not found") {
+		if strings.Contains(libErr.Error(), "gcc not found") || strings.Contains(libErr.Error(), "go not found") {
 			tb.Skip(libErr)
 		}
 		tb.Fatal(libErr)

@@ -132,12 +132,17 @@ func TestLab(t *testing.T) {
 					t.Fatal(err)
 				}
 				requirePass(t, outs, true, func(_, n int) string { return fmt.Sprintf("PASS ddp gloo ranks %d", n) })
-				outs, err = runRanks(t, l, 3*time.Minute, "tests/lab_ddp.py", "onet", onet, gloo)
-				if err != nil {
-					t.Fatal(err)
+				// Twice: small buckets as blocking calls (the default), then
+				// every bucket through the completer thread.
+				for _, inline := range []string{"65536", "0"} {
+					t.Setenv("ONET_TORCH_INLINE_BYTES", inline)
+					outs, err = runRanks(t, l, 3*time.Minute, "tests/lab_ddp.py", "onet", onet, gloo)
+					if err != nil {
+						t.Fatalf("ONET_TORCH_INLINE_BYTES=%s: %v", inline, err)
+					}
+					requirePass(t, outs, true, func(_, n int) string { return fmt.Sprintf("PASS ddp onet ranks %d", n) })
+					t.Logf("ONET_TORCH_INLINE_BYTES=%s: %s", inline, strings.TrimSpace(lastLines([]byte(outs[0]), 1)))
 				}
-				requirePass(t, outs, true, func(_, n int) string { return fmt.Sprintf("PASS ddp onet ranks %d", n) })
-				t.Log(strings.TrimSpace(lastLines([]byte(outs[0]), 1)))
 			})
 		})
 	}

@@ -79,6 +79,23 @@ def main():
         q = c.alltoall_async(np.full(n, r, np.int64))
         eq("alltoall async", q.wait(), np.arange(n, dtype=np.int64))
 
+        # wait(timeout) that runs out leaves the request valid: rank 0 waits
+        # for a message rank 1 sends only after the barrier below.
+        if r == 0:
+            q = c.recv_async(np.empty(2, np.int64), 1, tag=99)
+            try:
+                q.wait(timeout=0.2)
+                raise AssertionError("wait(0.2): no Timeout while the peer has not sent")
+            except on.Timeout:
+                pass
+            assert not q.done and not q.test()
+            c.barrier()
+            eq("recv after a timed-out wait", q.wait(timeout=30), np.array([5, 6], np.int64))
+        else:
+            c.barrier()
+            if r == 1:
+                c.send(np.array([5, 6], np.int64), 0, tag=99)
+
         st = c.stats()
         assert st["ops"]["allreduce"]["completed"] >= 13, st["ops"]["allreduce"]
         assert st["rank"] == r and st["size"] == n, st

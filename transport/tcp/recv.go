@@ -23,11 +23,12 @@ import (
 // Liveness: the reader goroutine reads until EAGAIN after every
 // readiness edge, taking rxmu (waiting for a polling goroutine to let go
 // if need be), so bytes are never left in the socket with nobody about to
-// read them. The one state it cannot leave on its own is a stall (a header
-// whose message has neither a posted receive nor room in the unexpected
-// budget); a poller that runs into one kicks the reader out of the
-// netpoller (a read deadline in the past), and the reader waits on
-// peer.cond for a receive or for room, as before.
+// read them. A stall (a header whose message has neither a posted receive
+// nor room in the unexpected budget) is waited out by the reader goroutine
+// on peer.cond until a receive or room comes; a poller that runs into one
+// leaves it to the reader and, so as not to rely on the reader's pending
+// readiness edge alone, kicks it out of the netpoller (a read deadline in
+// the past).
 
 // stageLen is the staging buffer: headers and small payloads arrive
 // through it, several per read; payloads of stageLen/2 and more are read

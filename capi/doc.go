@@ -39,11 +39,12 @@
 // onet_last_error. A panic inside a call is recovered into
 // ONET_ERR_INTERNAL with its message, and so is a fault on a bad caller
 // pointer touched on the calling thread (debug.SetPanicOnFault during each
-// call); the communicator may be wedged afterwards (an operation that
-// panicked mid-way never finishes), so destroy it. A panic on one of the
-// library's own goroutines, or a fault on a bad caller pointer inside one
-// (a request's operation runs on the communicator's worker), still ends
-// the process like any Go program's.
+// call); the operation fails alone and the communicator stays usable (the
+// communicator recovers a panic inside an operation into its error, on the
+// calling thread and on its worker alike). A fault on a bad caller pointer
+// inside a request's operation (it runs on the communicator's worker,
+// where faults are not turned into panics) still ends the process like
+// any Go program's.
 //
 // Requests: a request stays in its table until onet_wait or onet_test
 // reports it complete, also after its communicator is destroyed (it then

@@ -23,7 +23,8 @@
  *  - A Go panic inside a call is recovered and returned as
  *    ONET_ERR_INTERNAL with its message; it never aborts the process (a bad
  *    buffer pointer touched by a blocking call on the calling thread
- *    included). The communicator may be unusable afterwards: destroy it.
+ *    included). The failed operation fails alone: the communicator stays
+ *    usable.
  *  - Thread safety: calls on one communicator may come from any thread;
  *    collective calls on one communicator must be issued in the same order
  *    on every rank (as in MPI and NCCL).

@@ -317,6 +317,14 @@ func (c *Communicator) kick() {
 func (c *Communicator) execute(h *Handle) (err error) {
 	start := time.Now()
 	defer func() { c.record(h.kind, h.call.bytes, time.Since(start), err) }()
+	defer func() {
+		// A panic (a fault on a caller's bad pointer, a bug) fails this
+		// operation only: the handle finishes and the communicator stays
+		// usable instead of staying busy for ever.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v #%d on rank %d: panic: %v", h.kind, h.seq, c.rank, p)
+		}
+	}()
 	ctx, cancel := context.WithCancelCause(h.ctx)
 	defer cancel(nil)
 	stop := context.AfterFunc(c.life, func() { cancel(context.Cause(c.life)) })

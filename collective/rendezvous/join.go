@@ -82,7 +82,11 @@ func Join(ctx context.Context, o JoinOptions) (collective.Store, error) {
 	}
 	opts := TCPStoreOptions{DialTimeout: o.Timeout, Dial: o.Dial}
 	if l.Rank != 0 {
-		return DialTCPStore(ctx, l.MasterHostPort(), opts)
+		c, err := DialTCPStore(ctx, l.MasterHostPort(), opts)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return c, nil
 	}
 	listen := net.JoinHostPort("", strconv.Itoa(l.MasterPort))
 	if ip, err := netip.ParseAddr(l.MasterAddr); err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"testing"
@@ -241,5 +242,28 @@ func TestTCPStoreManyClients(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestJoinDialFailureIsNil: a rank that cannot reach the store gets a
+// plain nil store with the error, never a typed nil a caller could Close.
+func TestJoinDialFailureIsNil(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nothing listens there now
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := Join(ctx, JoinOptions{
+		Launch:  Launch{Rank: 1, Size: 2, MasterAddr: "127.0.0.1", MasterPort: port},
+		Timeout: 300 * time.Millisecond,
+	})
+	if err == nil {
+		t.Fatal("join reached a store nobody serves")
+	}
+	if s != nil {
+		t.Fatalf("join failed with %v but returned store %#v (a typed nil?)", err, s)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -87,14 +89,29 @@ func requireNoWrong(t *testing.T, what string, rows []bench.CollResult, wantRows
 }
 
 // TestCollectiveLab runs the bench with the check on over 4 ranks in 4
-// lab hosts, over RoCEv2 on AF_XDP and over kernel TCP: every collective
-// at a few sizes (the algorithms' small and pipelined paths), then a
-// random sample of types, reductions and odd element counts.
+// lab hosts (ONET_LAB_HOSTS=2..16 ranks instead: the scale check on a
+// bigger machine, scripts/device-scale.sh), over RoCEv2 on AF_XDP and over
+// kernel TCP: every collective at a few sizes (the algorithms' small and
+// pipelined paths), then a random sample of types, reductions, roots and
+// odd element counts (ONET_SEED replays a sample).
 func TestCollectiveLab(t *testing.T) {
 	testutil.Exclusive(t) // CPU-heavy: keeps the rate-measuring lab tests elsewhere fair
-	l := labtest.New(t, lab.Options{Hosts: 4, MTU: 3000})
+	n := 4
+	if v := os.Getenv("ONET_LAB_HOSTS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 2 || n > 16 {
+			t.Fatalf("ONET_LAB_HOSTS=%q: want 2..16", v)
+		}
+	}
+	l := labtest.New(t, lab.Options{Hosts: n, MTU: 3000})
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("random cases from seed %d", seed)
+	if v := os.Getenv("ONET_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("ONET_SEED=%q: %v", v, err)
+		}
+	}
+	t.Logf("%d ranks; random cases from seed %d", n, seed)
 	for _, kind := range []string{"rocev2/af_xdp", "tcp"} {
 		t.Run(kind, func(t *testing.T) {
 			comms := labComms(t, l, kind)
@@ -102,7 +119,7 @@ func TestCollectiveLab(t *testing.T) {
 			for _, op := range []collective.OpKind{collective.OpAllReduce, collective.OpAllGather, collective.OpBroadcast,
 				collective.OpReduceScatter, collective.OpAllToAll} {
 				rows, err := bench.Collective(ctx, comms, bench.CollOptions{Op: op, MinBytes: 8, MaxBytes: 8 << 20, StepFactor: 16,
-					Iters: 2, Warmup: 1, Check: 1, Root: 3, Transport: kind, OpTimeout: time.Minute})
+					Iters: 2, Warmup: 1, Check: 1, Root: n - 1, Transport: kind, OpTimeout: time.Minute})
 				if err != nil {
 					t.Fatalf("%v: %v", op, err)
 				}
@@ -113,7 +130,7 @@ func TestCollectiveLab(t *testing.T) {
 				collective.OpBroadcast, collective.OpAllToAll, collective.OpReduce}
 			for range 8 {
 				o := bench.CollOptions{Op: ops[rng.IntN(len(ops))], DType: collective.DTypes()[rng.IntN(len(collective.DTypes()))],
-					Reduce: collective.Ops()[rng.IntN(len(collective.Ops()))], Root: rng.IntN(4),
+					Reduce: collective.Ops()[rng.IntN(len(collective.Ops()))], Root: rng.IntN(n),
 					Iters: 1, Warmup: -1, Check: 1, Transport: kind, OpTimeout: time.Minute}
 				// An odd element count: not a power of two, not a
 				// multiple of the rank count for the blocked operations.

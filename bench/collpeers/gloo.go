@@ -2,6 +2,7 @@ package collpeers
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,9 +16,10 @@ import (
 	"github.com/opennetworks/onetdp/bench"
 )
 
-// GlooPython is the interpreter with torch (Debian's python3-torch): the
-// system one, not whatever python3 comes first on PATH.
-var GlooPython = "/usr/bin/python3"
+// GlooPython is the interpreter with torch: $ONET_GLOO_PYTHON, else the
+// system one (Debian's python3-torch), not whatever python3 comes first on
+// PATH.
+var GlooPython = cmp.Or(os.Getenv("ONET_GLOO_PYTHON"), "/usr/bin/python3")
 
 // RunGloo runs the embedded torch.distributed script on every lab host
 // (rank i on h<i>, rendezvous at h0's address), gloo backend over eth0.

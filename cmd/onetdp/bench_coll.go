@@ -79,10 +79,10 @@ func newBenchCollCmd(k collective.OpKind) *cobra.Command {
 		peers = `
 
 --peers then runs Open MPI (btl tcp; mpirun from h0 reaches the other hosts
-through an rsh agent that enters their namespaces) and Gloo (torch.distributed,
-/usr/bin/python3) on the same hosts over the same sizes (float, sum, root 0),
-prints their tables after ours, a side-by-side view and the ratios against the
-targets: busbw >= 1.5x the best peer at 1..64 MiB, time at 8 B <= 0.5x Open MPI.`
+through an rsh agent that enters their namespaces) and Gloo (torch.distributed
+under /usr/bin/python3, or $ONET_GLOO_PYTHON) on the same hosts over the same
+sizes (float, sum, root 0), prints their tables after ours, a side-by-side
+view and the ratios against the targets: busbw >= 1.5x the best peer at 1..64 MiB, time at 8 B <= 0.5x Open MPI.`
 	}
 	c := &cobra.Command{
 		Use:   name,

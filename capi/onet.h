@@ -102,6 +102,8 @@ const char *onet_status_name(int status);
  *                                                  of the route to master_addr)
  *                  port_transport=auto|af_xdp|udp  (rocev2's packet I/O; default auto)
  *                  shm=0|1                         (same-host ranks through shared memory)
+ *                  busy_poll=0|1                   (rocev2 over AF_XDP: the receiver spins
+ *                                                  on its rings before it parks; default 1)
  *                  timeout_ms=<n>                  (per operation; default 300000)
  *                  connect_timeout_ms=<n>          (rendezvous + connection; default 120000)
  *                  algo=allreduce=ring,...         (as ONET_ALGO)

@@ -57,7 +57,10 @@ type AFXDPOptions struct {
 	ZeroCopy ZeroCopyMode
 	// BusyPoll makes Recv spin on empty rx rings, with no system call, for
 	// up to BusyPollBudget before it parks: the lowest latency, at the price
-	// of a busy core while traffic flows.
+	// of a busy core while traffic flows. At most half the processors
+	// (GOMAXPROCS/2, at least one) spin at once in a process: a Recv that
+	// finds them all spinning parks at once (many ranks of a lab in one
+	// process would otherwise starve the goroutines they wait for).
 	BusyPoll bool
 	// BusyPollBudget bounds one Recv's spinning; default
 	// DefaultBusyPollBudget. Negative: spin until a packet, the timeout or

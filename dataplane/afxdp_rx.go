@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -30,6 +31,12 @@ func (p *AFXDPPort) Recv(pkts []Packet) (int, error) {
 		return 0, nil
 	}
 	var deadline, spinUntil time.Time
+	spinning := false
+	defer func() {
+		if spinning {
+			spinners.Add(-1)
+		}
+	}()
 	for spins := 0; ; spins++ {
 		if p.closed.Load() {
 			return 0, ErrClosed
@@ -37,7 +44,8 @@ func (p *AFXDPPort) Recv(pkts []Packet) (int, error) {
 		if n := p.drain(pkts); n > 0 {
 			return n, nil
 		}
-		if p.opts.BusyPoll {
+		if p.opts.BusyPoll && (spinning || takeSpinSlot()) {
+			spinning = true
 			if spins%spinCheckEvery != 0 {
 				continue
 			}
@@ -59,11 +67,32 @@ func (p *AFXDPPort) Recv(pkts []Packet) (int, error) {
 				continue
 			}
 		}
+		if spinning {
+			spinning = false
+			spinners.Add(-1)
+		}
 		if err := p.wait(&deadline); err != nil {
 			return 0, err
 		}
 	}
 }
+
+// spinners counts the Recv calls of this process spinning on their rings
+// right now. More spinners than processors starve the goroutines that do
+// the work the spinners wait for (a lab of many ranks in one process on a
+// few cores): a Recv spins only while a processor is left for it, and
+// parks at once otherwise.
+var spinners atomic.Int32
+
+func takeSpinSlot() bool {
+	if spinners.Add(1) <= int32(maxSpinners()) {
+		return true
+	}
+	spinners.Add(-1)
+	return false
+}
+
+func maxSpinners() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // wait parks until a socket or the wake eventfd is readable, or the
 // deadline (set from the port's timeout on first use) passes.

@@ -7,3 +7,9 @@ func SetGeteuid(f func() int) (restore func()) {
 	geteuid = f
 	return func() { geteuid = old }
 }
+
+// TakeSpinSlot, ReleaseSpinSlot and MaxSpinners expose the process-wide
+// bound on busy-polling receivers.
+func TakeSpinSlot() bool { return takeSpinSlot() }
+func ReleaseSpinSlot()   { spinners.Add(-1) }
+func MaxSpinners() int   { return maxSpinners() }

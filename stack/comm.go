@@ -69,6 +69,9 @@ type CommOptions struct {
 	// SharedMemory carries same-host traffic through shared memory
 	// (TransportOptions.SharedMemory).
 	SharedMemory bool
+	// NoBusyPoll: rocev2's AF_XDP receiver parks at once instead of
+	// busy-polling (TransportOptions.NoBusyPoll).
+	NoBusyPoll bool
 	// Timeout bounds each operation (collective.Options.Timeout; 0 is
 	// collective.DefaultTimeout).
 	Timeout time.Duration
@@ -174,9 +177,9 @@ func OpenCommunicator(ctx context.Context, o CommOptions) (*Comm, error) {
 	}
 	topts := TransportOptions{Kind: kind, Store: store, Rank: l.Rank, Size: l.Size,
 		Prefix: prefix, RDMA: RDMAOptions{Addr: addr, Transport: o.PortTransport},
-		RoCEv2: o.RoCEv2, TCP: to, SharedMemory: o.SharedMemory}
+		RoCEv2: o.RoCEv2, TCP: to, SharedMemory: o.SharedMemory, NoBusyPoll: o.NoBusyPoll}
 	if kind == TransportRoCEv2 || kind == TransportAdaptive {
-		dev, release, err := acquireDevice(addr, o.PortTransport)
+		dev, release, err := acquireDevice(addr, o.PortTransport, o.NoBusyPoll)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("open communicator, rank %d: %w", l.Rank, err), c.closeStore())
 		}

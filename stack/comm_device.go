@@ -30,8 +30,9 @@ type sharedDevice struct {
 }
 
 // acquireDevice returns the engine on addr (opening it on first use, in
-// the caller's network namespace) and the function that lets go of it.
-func acquireDevice(addr netip.Addr, port dataplane.Transport) (*rocev2.Device, func() error, error) {
+// the caller's network namespace, busy-polling unless noBusyPoll: the
+// first opener decides) and the function that lets go of it.
+func acquireDevice(addr netip.Addr, port dataplane.Transport, noBusyPoll bool) (*rocev2.Device, func() error, error) {
 	if port == "" {
 		port = dataplane.TransportAuto
 	}
@@ -40,7 +41,8 @@ func acquireDevice(addr netip.Addr, port dataplane.Transport) (*rocev2.Device, f
 	defer sharedDevices.mu.Unlock()
 	sd := sharedDevices.m[k]
 	if sd == nil {
-		dev, err := OpenRDMA(RDMAOptions{Addr: addr, Transport: port})
+		dev, err := OpenRDMA(RDMAOptions{Addr: addr, Transport: port,
+			Port: dataplane.OpenOptions{AFXDP: dataplane.AFXDPOptions{BusyPoll: !noBusyPoll}}})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -12,7 +12,7 @@ import (
 )
 
 // CommOptionKeys are the keys ParseCommOptions accepts, in onet.h's order.
-var CommOptionKeys = []string{"transport", "addr", "port_transport", "shm", "timeout_ms",
+var CommOptionKeys = []string{"transport", "addr", "port_transport", "shm", "busy_poll", "timeout_ms",
 	"connect_timeout_ms", "algo", "prefix", "store"}
 
 // ParseCommOptions parses the option string of onet_comm_create,
@@ -67,14 +67,19 @@ func setCommOption(o *CommOptions, k, v string) error {
 		default:
 			return bad("auto, af_xdp or udp")
 		}
-	case "shm":
+	case "shm", "busy_poll":
+		var on bool
 		switch v {
 		case "0", "false":
-			o.SharedMemory = false
 		case "1", "true":
-			o.SharedMemory = true
+			on = true
 		default:
 			return bad("0 or 1")
+		}
+		if k == "shm" {
+			o.SharedMemory = on
+		} else {
+			o.NoBusyPoll = !on
 		}
 	case "timeout_ms", "connect_timeout_ms":
 		n, err := strconv.ParseInt(v, 10, 64)

@@ -14,13 +14,13 @@ import (
 )
 
 func TestParseCommOptions(t *testing.T) {
-	got, err := stack.ParseCommOptions(" transport=rocev2 ; addr=198.18.0.7;port_transport=udp;shm=1;timeout_ms=1500;" +
+	got, err := stack.ParseCommOptions(" transport=rocev2 ; addr=198.18.0.7;port_transport=udp;shm=1;busy_poll=0;timeout_ms=1500;" +
 		"connect_timeout_ms=20000;algo=allreduce=ring,allgather=bruck;prefix=job7;store=file:///tmp/s;")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := stack.CommOptions{Rank: -1, Size: -1, Transport: stack.TransportRoCEv2, Addr: netip.MustParseAddr("198.18.0.7"),
-		PortTransport: dataplane.TransportUDP, SharedMemory: true, Timeout: 1500 * time.Millisecond,
+		PortTransport: dataplane.TransportUDP, SharedMemory: true, NoBusyPoll: true, Timeout: 1500 * time.Millisecond,
 		ConnectTimeout: 20 * time.Second, Algorithm: map[collective.OpKind]string{collective.OpAllReduce: "ring", collective.OpAllGather: "bruck"},
 		Prefix: "job7", StoreURL: "file:///tmp/s"}
 	if !reflect.DeepEqual(got, want) {
@@ -36,13 +36,14 @@ func TestParseCommOptions(t *testing.T) {
 
 func TestParseCommOptionsErrors(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
-		{"colour=blue", `unknown key "colour" (valid: transport, addr, port_transport, shm, timeout_ms, connect_timeout_ms, algo, prefix, store)`},
+		{"colour=blue", `unknown key "colour" (valid: transport, addr, port_transport, shm, busy_poll, timeout_ms, connect_timeout_ms, algo, prefix, store)`},
 		{"transport=tcp;transport=rocev2", `key "transport" given twice`},
 		{"transport", `"transport": want key=value`},
 		{"transport=warp", `transport="warp": want tcp, rocev2 or adaptive`},
 		{"addr=host7", `addr="host7": want an IP address`},
 		{"port_transport=dpdk", `port_transport="dpdk": want auto, af_xdp or udp`},
 		{"shm=yes", `shm="yes": want 0 or 1`},
+		{"busy_poll=2", `busy_poll="2": want 0 or 1`},
 		{"timeout_ms=0", `timeout_ms="0": want a positive number of milliseconds`},
 		{"connect_timeout_ms=-5", `connect_timeout_ms="-5": want a positive`},
 		{"timeout_ms=99999999999999999999", `timeout_ms="99999999999999999999"`},

@@ -51,6 +51,13 @@ type TransportOptions struct {
 	// (required), the port transport (auto, af_xdp, udp) and further port
 	// and engine settings.
 	RDMA RDMAOptions
+	// NoBusyPoll parks the AF_XDP receiver of a rocev2 engine this opens
+	// as soon as its rings are empty. By default it busy-polls them
+	// (dataplane.AFXDPOptions.BusyPoll: at most DefaultBusyPollBudget per
+	// wait, and at most half the processors spinning at once in the
+	// process), which about halves small-message latency; kernel-UDP
+	// ports are not affected.
+	NoBusyPoll bool
 	// Device, when set, is the RoCEv2 engine the rocev2 transport (and
 	// adaptive's rocev2 half) runs on instead of opening one from RDMA:
 	// several transports can share one engine (one port per address), each
@@ -196,8 +203,10 @@ func (t *RoCEv2Transport) Close() error {
 func openRoCEv2(ctx context.Context, o TransportOptions) (*RoCEv2Transport, error) {
 	dev, owns := o.Device, false
 	if dev == nil {
+		ro := o.RDMA
+		ro.Port.AFXDP.BusyPoll = ro.Port.AFXDP.BusyPoll || !o.NoBusyPoll
 		var err error
-		if dev, err = OpenRDMA(o.RDMA); err != nil {
+		if dev, err = OpenRDMA(ro); err != nil {
 			return nil, fmt.Errorf("open rocev2 transport, rank %d: %w", o.Rank, err)
 		}
 		owns = true

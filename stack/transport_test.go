@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -203,6 +204,41 @@ func TestTransportConformanceLab(t *testing.T) {
 		}
 		return tr
 	})
+}
+
+// TestOpenTransportBusyPollLab: the AF_XDP port under a rocev2 transport
+// busy-polls by default and parks at once with NoBusyPoll; both carry
+// messages.
+func TestOpenTransportBusyPollLab(t *testing.T) {
+	testutil.RequireRoot(t)
+	l := labtest.New(t, lab.Options{Hosts: 2, MTU: 3000})
+	for _, noBusy := range []bool{false, true} {
+		tr := openGroupWith(t, 2, func(i int, fn func() error) error { return l.Hosts[i].Do(fn) }, func(i int) stack.TransportOptions {
+			return stack.TransportOptions{RDMA: stack.RDMAOptions{Addr: l.Hosts[i].Addr.Addr(), Transport: dataplane.TransportAFXDP},
+				NoBusyPoll: noBusy}
+		})
+		reason := tr[0].(*stack.RoCEv2Transport).Engine.Caps().Reason
+		if strings.Contains(reason, "busy-poll") == noBusy {
+			t.Errorf("NoBusyPoll %v: port %q", noBusy, reason)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got := make([]byte, 64)
+		r, err := tr[1].Irecv(0, 1, got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := tr[0].Isend(1, 1, bytes.Repeat([]byte{7}, 64))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := errors.Join(r.Wait(ctx), s.Wait(ctx)); err != nil || got[63] != 7 {
+			t.Fatalf("NoBusyPoll %v: %v", noBusy, err)
+		}
+		cancel()
+		for _, x := range tr {
+			x.Close() // the hosts' interfaces are free for the next round
+		}
+	}
 }
 
 // BenchmarkTransportLab measures Isend/Irecv between two lab hosts over

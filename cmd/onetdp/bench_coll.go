@@ -46,6 +46,7 @@ type collBenchFlags struct {
 	labName    string
 	linkMTU    int
 	pathMTU    int
+	busyPoll   bool
 	debug      bool
 	launcher   bool
 }
@@ -145,6 +146,7 @@ prints the table.%s`, name, peers),
 	fs.StringVar(&f.labName, "lab", "", "run in this existing lab (its first --hosts hosts) instead of a fresh one")
 	fs.IntVar(&f.linkMTU, "link-mtu", 3000, "MTU of the fresh lab's links")
 	fs.IntVar(&f.pathMTU, "path-mtu", 2048, "RoCE path MTU of the rocev2 transports: 256..4096 (2048 needs --link-mtu >= 2100)")
+	fs.BoolVar(&f.busyPoll, "busy-poll", true, "rocev2 over AF_XDP: receivers spin on their rings before they park (at most half the processors at once); --busy-poll=false parks them at once")
 	return c
 }
 
@@ -364,7 +366,7 @@ func runCollOnTransport(ctx context.Context, progress io.Writer, hosts []*lab.Ho
 	algo map[collective.OpKind]string, o bench.CollOptions, onHeader func(bench.CollHeader), onRow func(bench.CollResult)) (bench.CollHeader, error) {
 	n := len(hosts)
 	fmt.Fprintf(progress, "bench %v: %s, %d ranks, opening transports...\n", o.Op, t, n)
-	ts, err := openCollTransports(ctx, hosts, t, f.pathMTU)
+	ts, err := openCollTransports(ctx, hosts, t, f.pathMTU, f.busyPoll)
 	if err != nil {
 		return bench.CollHeader{}, err
 	}
@@ -409,7 +411,7 @@ func runCollOnTransport(ctx context.Context, progress io.Writer, hosts []*lab.Ho
 
 // openCollTransports opens rank r's transport inside hosts[r]'s namespace,
 // every rank at once (each waits for the others to connect).
-func openCollTransports(ctx context.Context, hosts []*lab.Host, t string, pathMTU int) ([]collective.Transport, error) {
+func openCollTransports(ctx context.Context, hosts []*lab.Host, t string, pathMTU int, busyPoll bool) ([]collective.Transport, error) {
 	n := len(hosts)
 	store := collective.NewMemStore()
 	ts := make([]collective.Transport, n)
@@ -431,7 +433,7 @@ func openCollTransports(ctx context.Context, hosts []*lab.Host, t string, pathMT
 			var err error
 			ts[r], err = stack.OpenTransport(ctx, stack.TransportOptions{Kind: kind, Store: store,
 				Rank: r, Size: n, Prefix: "bench-coll/" + t,
-				RDMA:   stack.RDMAOptions{Addr: addr, Transport: port},
+				RDMA: stack.RDMAOptions{Addr: addr, Transport: port}, NoBusyPoll: !busyPoll,
 				RoCEv2: rdmatransport.Options{MTU: rdma.MTUFromBytes(pathMTU)},
 				TCP:    tcp.Options{Timeout: time.Minute}})
 			return err

@@ -58,7 +58,7 @@ func launchedTransports(f *collBenchFlags, changed bool, lookup func(string) (st
 // commOptionsFor maps a --transport name onto OpenCommunicator's options.
 func commOptionsFor(t string, f *collBenchFlags, algo map[collective.OpKind]string, progress io.Writer) stack.CommOptions {
 	o := stack.CommOptions{Rank: -1, Size: -1, Algorithm: algo, Prefix: "bench-coll/" + t,
-		RoCEv2: rdmatransport.Options{MTU: rdma.MTUFromBytes(f.pathMTU)}}
+		RoCEv2: rdmatransport.Options{MTU: rdma.MTUFromBytes(f.pathMTU)}, NoBusyPoll: !f.busyPoll}
 	switch t {
 	case "tcp":
 		o.Transport = stack.TransportTCP

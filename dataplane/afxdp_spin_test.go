@@ -1,0 +1,59 @@
+package dataplane_test
+
+import (
+	"runtime"
+	"testing"
+
+	"github.com/opennetworks/onetdp/dataplane"
+	"github.com/opennetworks/onetdp/lab"
+)
+
+// TestSpinSlotsBounded: at most half the processors (at least one) spin
+// at once; a slot given back can be taken again.
+func TestSpinSlotsBounded(t *testing.T) {
+	want := max(1, runtime.GOMAXPROCS(0)/2)
+	if got := dataplane.MaxSpinners(); got != want {
+		t.Fatalf("MaxSpinners %d, want %d", got, want)
+	}
+	held := 0
+	for held <= want && dataplane.TakeSpinSlot() {
+		held++
+	}
+	defer func() {
+		for range held {
+			dataplane.ReleaseSpinSlot()
+		}
+	}()
+	if held != want {
+		t.Fatalf("took %d spin slots, want exactly %d", held, want)
+	}
+	dataplane.ReleaseSpinSlot()
+	held--
+	if !dataplane.TakeSpinSlot() {
+		t.Fatal("a slot given back could not be taken again")
+	}
+	held++
+}
+
+// TestAFXDPBusyPollWithoutSpinSlot: a busy-polling port that finds every
+// spin slot taken parks in the netpoller instead, and still receives
+// everything.
+func TestAFXDPBusyPollWithoutSpinSlot(t *testing.T) {
+	held := 0
+	for dataplane.TakeSpinSlot() {
+		held++
+	}
+	defer func() {
+		for range held {
+			dataplane.ReleaseSpinSlot()
+		}
+	}()
+	const total, size = 500, 64
+	p := newXDPPair(t, lab.Options{}, dataplane.AFXDPOptions{BusyPoll: true}, false)
+	r, stop := startReceiver(p.b, size, -1)
+	sendLockstep(t, p.a, p.b, p.b.LocalAddr(), total, size, 0)
+	stop()
+	if r.err != nil || r.bad != 0 || len(r.seen) != total {
+		t.Fatalf("received %d of %d: err %v, %d corrupted", len(r.seen), total, r.err, r.bad)
+	}
+}

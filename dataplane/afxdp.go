@@ -57,10 +57,11 @@ type AFXDPOptions struct {
 	ZeroCopy ZeroCopyMode
 	// BusyPoll makes Recv spin on empty rx rings, with no system call, for
 	// up to BusyPollBudget before it parks: the lowest latency, at the price
-	// of a busy core while traffic flows. At most half the processors
-	// (GOMAXPROCS/2, at least one) spin at once in a process: a Recv that
-	// finds them all spinning parks at once (many ranks of a lab in one
-	// process would otherwise starve the goroutines they wait for).
+	// of a busy core while traffic flows. Bounded per process: no spinning
+	// while more than GOMAXPROCS/2+1 busy-polling ports are open, and at
+	// most GOMAXPROCS/2 (at least one) Recv calls spin at once; a Recv that
+	// may not spin parks at once (many ranks of a lab in one process would
+	// otherwise starve the goroutines they wait for).
 	BusyPoll bool
 	// BusyPollBudget bounds one Recv's spinning; default
 	// DefaultBusyPollBudget. Negative: spin until a packet, the timeout or
@@ -227,6 +228,9 @@ func NewAFXDPPort(opts AFXDPOptions) (*AFXDPPort, error) {
 		reason += ", busy-poll"
 	}
 	p.caps = Caps{Kind: "af_xdp", RxTOS: true, TxTOS: true, TxSrcPort: true, RxIPID: true, Reason: reason}
+	if opts.BusyPoll {
+		busyPorts.Add(1)
+	}
 	ok = true
 	return p, nil
 }

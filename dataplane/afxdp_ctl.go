@@ -101,6 +101,9 @@ func (p *AFXDPPort) Close() error {
 	if p.closed.Swap(true) {
 		return nil
 	}
+	if p.opts.BusyPoll {
+		busyPorts.Add(-1)
+	}
 	if p.wakeFD >= 0 {
 		var one = [8]byte{1}
 		_, _ = unix.Write(p.wakeFD, one[:])

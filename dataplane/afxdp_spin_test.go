@@ -9,7 +9,8 @@ import (
 )
 
 // TestSpinSlotsBounded: at most half the processors (at least one) spin
-// at once; a slot given back can be taken again.
+// at once; a slot given back can be taken again. (No port of this test
+// binary is open here: the tests of this package do not run in parallel.)
 func TestSpinSlotsBounded(t *testing.T) {
 	want := max(1, runtime.GOMAXPROCS(0)/2)
 	if got := dataplane.MaxSpinners(); got != want {
@@ -33,6 +34,24 @@ func TestSpinSlotsBounded(t *testing.T) {
 		t.Fatal("a slot given back could not be taken again")
 	}
 	held++
+}
+
+// TestSpinSlotsNoneWithManyPorts: with more than GOMAXPROCS/2+1
+// busy-polling ports open in the process nobody spins.
+func TestSpinSlotsNoneWithManyPorts(t *testing.T) {
+	n := int32(runtime.GOMAXPROCS(0)/2 + 2)
+	dataplane.AddBusyPorts(n)
+	defer dataplane.AddBusyPorts(-n)
+	if dataplane.TakeSpinSlot() {
+		dataplane.ReleaseSpinSlot()
+		t.Fatalf("%d busy-polling ports on %d processors: a spin slot was handed out", n, runtime.GOMAXPROCS(0))
+	}
+	dataplane.AddBusyPorts(-2)
+	defer dataplane.AddBusyPorts(2)
+	if !dataplane.TakeSpinSlot() {
+		t.Fatalf("%d busy-polling ports on %d processors: no spin slot", n-2, runtime.GOMAXPROCS(0))
+	}
+	dataplane.ReleaseSpinSlot()
 }
 
 // TestAFXDPBusyPollWithoutSpinSlot: a busy-polling port that finds every

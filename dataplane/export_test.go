@@ -13,3 +13,6 @@ func SetGeteuid(f func() int) (restore func()) {
 func TakeSpinSlot() bool { return takeSpinSlot() }
 func ReleaseSpinSlot()   { spinners.Add(-1) }
 func MaxSpinners() int   { return maxSpinners() }
+
+// AddBusyPorts changes the count of open busy-polling ports.
+func AddBusyPorts(n int32) { busyPorts.Add(n) }

@@ -233,16 +233,33 @@ func Collective(ctx context.Context, comms []*collective.Communicator, o CollOpt
 		return nil, err
 	}
 	sizes := CollSizes(o)
-	geoMax := collGeometryFor(o.Op, o.DType, n, sizes[len(sizes)-1])
-	bufs := newCollBuffers(n, geoMax)
-	run := &collRun{comms: comms, o: o, n: n, bufs: bufs}
+	bufs := newCollBuffers(n, -1, collGeometryFor(o.Op, o.DType, n, sizes[len(sizes)-1]))
+	return collSweep(ctx, &collRun{comms: comms, o: o, n: n, bufs: bufs}, o, n)
+}
 
+// collRunner runs a sweep's operations: every rank of a group in this
+// process (collRun) or this process's rank of a job (rankRun).
+type collRunner interface {
+	// timed runs one untimed operation, lines the ranks up, runs iters
+	// operations and returns the seconds per operation, the ranks
+	// combined as CollOptions.Average says (every rank gets the same).
+	timed(ctx context.Context, g collGeometry, inPlace bool, iters int) (float64, error)
+	// check runs the operation once on the pattern of repetition rep and
+	// returns the wrong elements over every rank (every rank the same).
+	check(ctx context.Context, g collGeometry, inPlace bool, rep uint64) (int64, error)
+}
+
+// collSweep is nccl-tests' sweep over n ranks: warm-up at the largest and
+// the smallest size, then per size out of place and in place, timed and
+// checked; one row per size.
+func collSweep(ctx context.Context, run collRunner, o CollOptions, n int) ([]CollResult, error) {
+	sizes := CollSizes(o)
 	// nccl-tests warms up at the largest and the smallest size first.
 	for _, size := range []int64{sizes[len(sizes)-1], sizes[0]} {
 		g := collGeometryFor(o.Op, o.DType, n, size)
 		w := o.Warmup
 		if o.IterBytes > 0 {
-			w = min(w, run.iters(g))
+			w = min(w, CollItersFor(o, g.size()))
 		}
 		if w > 0 {
 			if _, err := run.timed(ctx, g, false, w); err != nil {
@@ -251,12 +268,13 @@ func Collective(ctx context.Context, comms []*collective.Communicator, o CollOpt
 		}
 	}
 	var rows []CollResult
+	var rep uint64 // check repetitions so far: seeds the patterns
 	for _, size := range sizes {
 		g := collGeometryFor(o.Op, o.DType, n, size)
 		row := CollResult{Test: o.Op.String(), Transport: o.Transport, Ranks: n, Size: g.size(), Count: g.param,
-			Type: o.DType.String(), Redop: collRedopName(o.Op, o.Reduce), Root: collRootColumn(o.Op, o.Root), Iters: run.iters(g)}
+			Type: o.DType.String(), Redop: collRedopName(o.Op, o.Reduce), Root: collRootColumn(o.Op, o.Root), Iters: CollItersFor(o, g.size())}
 		for _, inPlace := range []bool{false, true} {
-			t, err := run.measure(ctx, g, inPlace, row.Iters)
+			t, err := collMeasure(ctx, run, o, g, inPlace, row.Iters, &rep)
 			if err != nil {
 				return rows, fmt.Errorf("bench %v: %d B %s: %w", o.Op, size, placementName(inPlace), err)
 			}
@@ -309,10 +327,7 @@ type collRun struct {
 	o     CollOptions
 	n     int
 	bufs  *collBuffers
-	rep   uint64 // check repetitions so far: seeds the patterns
 }
-
-func (r *collRun) iters(g collGeometry) int { return CollItersFor(r.o, g.size()) }
 
 // CollItersFor is the timed iterations Collective runs at size bytes:
 // Iters, bounded by IterBytes/size (at least MinIters) when IterBytes is
@@ -332,19 +347,19 @@ func CollItersFor(o CollOptions, size int64) int {
 	return it
 }
 
-// measure times one placement of one size and checks it.
-func (r *collRun) measure(ctx context.Context, g collGeometry, inPlace bool, iters int) (CollTiming, error) {
+// collMeasure times one placement of one size and checks it.
+func collMeasure(ctx context.Context, r collRunner, o CollOptions, g collGeometry, inPlace bool, iters int, rep *uint64) (CollTiming, error) {
 	sec, err := r.timed(ctx, g, inPlace, iters)
 	if err != nil {
 		return CollTiming{}, err
 	}
-	algBW, busBW := CollBandwidth(r.o.Op, g.param*int64(g.ts), r.n, sec)
+	algBW, busBW := CollBandwidth(o.Op, g.param*int64(g.ts), g.n, sec)
 	t := CollTiming{TimeUs: sec * 1e6, AlgBW: algBW, BusBW: busBW, Wrong: -1}
-	if r.o.Check > 0 {
+	if o.Check > 0 {
 		t.Wrong = 0
-		for range r.o.Check {
-			r.rep++
-			wrong, err := r.check(ctx, g, inPlace, r.rep)
+		for range o.Check {
+			*rep++
+			wrong, err := r.check(ctx, g, inPlace, *rep)
 			if err != nil {
 				return t, fmt.Errorf("check: %w", err)
 			}
@@ -391,32 +406,8 @@ func (r *collRun) timed(ctx context.Context, g collGeometry, inPlace bool, iters
 			return ctx.Err()
 		}
 		t0 := time.Now()
-		if r.o.Blocking {
-			for range iters {
-				// As the blocking calls do: on an idle communicator the
-				// call runs on this goroutine, inside Wait.
-				h, err := op(collective.Inline(ctx))
-				if err == nil {
-					err = h.Wait(ctx)
-				}
-				if err != nil {
-					return fail(err)
-				}
-			}
-		} else {
-			hs := make([]*collective.Handle, 0, iters)
-			for range iters {
-				h, err := op(ctx)
-				if err != nil {
-					return fail(err)
-				}
-				hs = append(hs, h)
-			}
-			for _, h := range hs {
-				if err := h.Wait(ctx); err != nil {
-					return fail(err)
-				}
-			}
+		if err := runOps(ctx, op, iters, r.o.Blocking); err != nil {
+			return fail(err)
 		}
 		secs[rank] = time.Since(t0).Seconds() / float64(max(iters, 1))
 		return nil
@@ -429,6 +420,38 @@ func (r *collRun) timed(ctx context.Context, g collGeometry, inPlace bool, iters
 		return 0, err
 	}
 	return combineTimes(secs, r.o.Average), nil
+}
+
+// runOps runs iters operations: blocking, one after the other as the
+// blocking calls do (on an idle communicator the call runs on this
+// goroutine, inside Wait), or all issued at once and then waited for.
+func runOps(ctx context.Context, op func(context.Context) (*collective.Handle, error), iters int, blocking bool) error {
+	if blocking {
+		for range iters {
+			h, err := op(collective.Inline(ctx))
+			if err == nil {
+				err = h.Wait(ctx)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	hs := make([]*collective.Handle, 0, iters)
+	for range iters {
+		h, err := op(ctx)
+		if err != nil {
+			return err
+		}
+		hs = append(hs, h)
+	}
+	for _, h := range hs {
+		if err := h.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // parallel runs fn for every rank on its own goroutine and delivers the

@@ -47,18 +47,22 @@ func collGeometryFor(k collective.OpKind, dt collective.DType, n int, size int64
 // size is the size column: the larger buffer in bytes.
 func (g collGeometry) size() int64 { return max(g.send, g.recv) * int64(g.ts) }
 
-// collBuffers are every rank's send and receive buffers, allocated once at
+// collBuffers are the ranks' send and receive buffers, allocated once at
 // the largest size (nccl-tests does the same) and sliced per size.
 type collBuffers struct {
 	send, recv [][]byte
 }
 
-func newCollBuffers(n int, g collGeometry) *collBuffers {
+// newCollBuffers allocates the buffers of every rank of n, or of rank only
+// when only >= 0 (the others stay nil), for geometry g.
+func newCollBuffers(n, only int, g collGeometry) *collBuffers {
 	b := &collBuffers{send: make([][]byte, n), recv: make([][]byte, n)}
 	bytes := g.size()
 	for r := range n {
-		b.send[r] = make([]byte, bytes)
-		b.recv[r] = make([]byte, bytes)
+		if only < 0 || r == only {
+			b.send[r] = make([]byte, bytes)
+			b.recv[r] = make([]byte, bytes)
+		}
 	}
 	return b
 }
@@ -125,26 +129,7 @@ func (r *collRun) check(ctx context.Context, g collGeometry, inPlace bool, rep u
 	defer cancel()
 	inputs := make([][]byte, r.n)
 	for rank := range r.n {
-		send, recv := r.bufs.slices(rank, g, inPlace)
-		// Poison the receive buffer so that an operation that writes
-		// nothing cannot pass.
-		if !inPlace {
-			fillCollPoison(recv)
-		}
-		fillCollPattern(send, r.o.DType, r.o.Reduce, rank, rep, collPatternKind(r.o.Op))
-		inputs[rank] = append([]byte(nil), send...)
-		if inPlace && g.op != collective.OpAllGather && g.op != collective.OpReduceScatter {
-			continue // the buffer is the input
-		}
-		if inPlace && g.op == collective.OpAllGather {
-			// Every other block of the shared buffer is output.
-			bs := len(send)
-			for b := range r.n {
-				if b != rank {
-					fillCollPoison(recv[b*bs : (b+1)*bs])
-				}
-			}
-		}
+		inputs[rank] = r.bufs.prepareCheck(rank, g, inPlace, r.o, rep)
 	}
 	errs := parallel(r.n, func(rank int) error {
 		h, err := r.bufs.op(r.comms[rank], r.o, g, inPlace)(ctx)
@@ -172,6 +157,35 @@ func (r *collRun) check(ctx context.Context, g collGeometry, inPlace bool, rep u
 		wrong += countWrong(got, want[rank], g.ts)
 	}
 	return wrong, nil
+}
+
+// prepareCheck writes rank's input for repetition rep into its buffers
+// for g, poisons what is output only (so that an operation that writes
+// nothing cannot pass), and returns a copy of the input.
+func (b *collBuffers) prepareCheck(rank int, g collGeometry, inPlace bool, o CollOptions, rep uint64) []byte {
+	send, recv := b.slices(rank, g, inPlace)
+	if !inPlace {
+		fillCollPoison(recv)
+	}
+	fillCollPattern(send, o.DType, o.Reduce, rank, rep, collPatternKind(o.Op))
+	if inPlace && g.op == collective.OpAllGather {
+		// Every other block of the shared buffer is output.
+		bs := len(send)
+		for blk := range g.n {
+			if blk != rank {
+				fillCollPoison(recv[blk*bs : (blk+1)*bs])
+			}
+		}
+	}
+	return append([]byte(nil), send...)
+}
+
+// collInput is rank's input for repetition rep as prepareCheck writes it,
+// computed without buffers: every rank of a job can know every other's.
+func collInput(g collGeometry, o CollOptions, rank int, rep uint64) []byte {
+	b := make([]byte, g.send*int64(g.ts))
+	fillCollPattern(b, o.DType, o.Reduce, rank, rep, collPatternKind(o.Op))
+	return b
 }
 
 // collExpected computes every rank's expected receive buffer (nil where

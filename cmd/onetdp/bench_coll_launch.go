@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/opennetworks/onetdp/bench"
 	"github.com/opennetworks/onetdp/collective"
@@ -153,18 +150,12 @@ func collRanks(ctx context.Context, c *stack.Comm) ([]bench.CollRank, error) {
 	return ranks, nil
 }
 
-// collLaunchedSweep runs every size on this rank; rank 0 prints the header
-// and the rows (unless --json).
+// collLaunchedSweep runs every size on this rank (bench.CollectiveRank);
+// rank 0 prints the header and the rows (unless --json).
 func collLaunchedSweep(ctx context.Context, stdout io.Writer, c *stack.Comm, f *collBenchFlags, o bench.CollOptions) ([]bench.CollResult, bench.CollHeader, error) {
 	n, me := c.Size(), c.Rank()
 	if o.Root < 0 || o.Root >= n {
 		return nil, bench.CollHeader{}, fmt.Errorf("-r %d: want a rank of 0..%d", o.Root, n-1)
-	}
-	if o.Iters <= 0 {
-		o.Iters = bench.DefaultCollIters
-	}
-	if o.Warmup == 0 {
-		o.Warmup = bench.DefaultCollWarmup
 	}
 	ranks, err := collRanks(ctx, c)
 	if err != nil {
@@ -174,159 +165,15 @@ func collLaunchedSweep(ctx context.Context, stdout io.Writer, c *stack.Comm, f *
 	print := me == 0 && !f.json
 	if print {
 		bench.WriteCollHeader(stdout, header)
+		o.OnRow = func(row bench.CollResult) { bench.WriteCollRow(stdout, row) }
 	}
-	sizes := bench.CollSizes(o)
-	b := newLaunchedBufs(o.Op, o.DType, n, me, sizes[len(sizes)-1])
-	run := &launchedRun{c: c, o: o, b: b}
-	for _, size := range []int64{sizes[len(sizes)-1], sizes[0]} {
-		g := geometryFor(o.Op, o.DType, n, size)
-		if w := min(o.Warmup, bench.CollItersFor(o, g.size())); w > 0 {
-			if _, err := run.timed(ctx, g, false, w); err != nil {
-				return nil, header, fmt.Errorf("warm-up at %d B: %w", size, err)
-			}
-		}
-	}
-	var rows []bench.CollResult
-	for _, size := range sizes {
-		g := geometryFor(o.Op, o.DType, n, size)
-		row := bench.CollResult{Test: o.Op.String(), Transport: o.Transport, Ranks: n, Size: g.size(), Count: g.param,
-			Type: o.DType.String(), Redop: redopColumn(o.Op, o.Reduce), Root: rootColumn(o.Op, o.Root), Iters: bench.CollItersFor(o, g.size())}
-		for _, inPlace := range []bool{false, true} {
-			tm, err := run.measure(ctx, g, inPlace, row.Iters)
-			if err != nil {
-				return rows, header, fmt.Errorf("%d B %s: %w", size, map[bool]string{false: "out of place", true: "in place"}[inPlace], err)
-			}
-			if inPlace {
-				row.InPlace = &tm
-			} else {
-				row.OutOfPlace = &tm
-			}
-		}
-		rows = append(rows, row)
-		if print {
-			bench.WriteCollRow(stdout, row)
-		}
+	rows, err := bench.CollectiveRank(ctx, c.Communicator, o)
+	if err != nil {
+		return rows, header, err
 	}
 	if print {
 		bench.WriteCollFooter(stdout, rows)
 		fmt.Fprintln(stdout)
 	}
 	return rows, header, nil
-}
-
-func redopColumn(k collective.OpKind, op collective.Op) string {
-	if k == collective.OpAllReduce || k == collective.OpReduceScatter {
-		return op.String()
-	}
-	return "none"
-}
-
-func rootColumn(k collective.OpKind, root int) int {
-	if k == collective.OpBroadcast {
-		return root
-	}
-	return -1
-}
-
-// launchedRun is one rank's side of a sweep.
-type launchedRun struct {
-	c   *stack.Comm
-	o   bench.CollOptions
-	b   *launchedBufs
-	rep uint64
-}
-
-// measure times and checks one placement of one size; every rank returns
-// the same combined timing.
-func (r *launchedRun) measure(ctx context.Context, g geometry, inPlace bool, iters int) (bench.CollTiming, error) {
-	sec, err := r.timed(ctx, g, inPlace, iters)
-	if err != nil {
-		return bench.CollTiming{}, err
-	}
-	algBW, busBW := bench.CollBandwidth(r.o.Op, g.param*int64(g.ts), g.n, sec)
-	t := bench.CollTiming{TimeUs: sec * 1e6, AlgBW: algBW, BusBW: busBW, Wrong: -1}
-	if r.o.Check <= 0 {
-		return t, nil
-	}
-	var wrong int64
-	for range r.o.Check {
-		r.rep++
-		w, err := r.check(ctx, g, inPlace, r.rep)
-		if err != nil {
-			return t, fmt.Errorf("check: %w", err)
-		}
-		if wrong += w; wrong != 0 {
-			break // every rank sees the same total, so every rank stops here
-		}
-	}
-	t.Wrong = wrong
-	return t, nil
-}
-
-// timed runs one untimed operation, a barrier, then iters operations, and
-// combines the ranks' seconds per operation as -a says.
-func (r *launchedRun) timed(ctx context.Context, g geometry, inPlace bool, iters int) (float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	op := r.b.op(r.c.Communicator, r.o, g, inPlace)
-	h, err := op(collective.Inline(ctx))
-	if err == nil {
-		err = h.Wait(ctx)
-	}
-	if err == nil {
-		err = r.c.Barrier(ctx)
-	}
-	if err != nil {
-		return 0, err
-	}
-	t0 := time.Now()
-	if r.o.Blocking {
-		for range iters {
-			h, err := op(collective.Inline(ctx))
-			if err == nil {
-				err = h.Wait(ctx)
-			}
-			if err != nil {
-				return 0, err
-			}
-		}
-	} else {
-		hs := make([]*collective.Handle, 0, iters)
-		for range iters {
-			h, err := op(ctx)
-			if err != nil {
-				return 0, err
-			}
-			hs = append(hs, h)
-		}
-		for _, h := range hs {
-			if err := h.Wait(ctx); err != nil {
-				return 0, err
-			}
-		}
-	}
-	sec := time.Since(t0).Seconds() / float64(max(iters, 1))
-	return combineLaunched(ctx, r.c, sec, r.o.Average)
-}
-
-// combineLaunched combines every rank's seconds: the slowest (max), the
-// fastest (min), the mean or rank 0's.
-func combineLaunched(ctx context.Context, c *stack.Comm, sec float64, mode bench.CollTimeMode) (float64, error) {
-	b := make([]byte, 8)
-	binary.LittleEndian.PutUint64(b, math.Float64bits(sec))
-	var err error
-	switch mode {
-	case bench.CollTimeMin:
-		err = c.AllReduce(ctx, nil, b, collective.Float64, collective.Min)
-	case bench.CollTimeAvg:
-		err = c.AllReduce(ctx, nil, b, collective.Float64, collective.Avg)
-	case bench.CollTimeRank0:
-		err = c.Broadcast(ctx, nil, b, 0)
-	default:
-		err = c.AllReduce(ctx, nil, b, collective.Float64, collective.Max)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("combine times: %w", err)
-	}
-	return math.Float64frombits(binary.LittleEndian.Uint64(b)), nil
 }

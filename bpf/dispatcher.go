@@ -91,6 +91,19 @@ type DispatcherOptions struct {
 	PinDir string
 }
 
+// IsDispatcher reports whether the program with this ID (say, the one
+// netlink shows attached to an interface) is a dispatcher: its name is
+// onet_dispatch. False when the program is gone or unreadable.
+func IsDispatcher(id uint32) bool {
+	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
+	if err != nil {
+		return false
+	}
+	defer p.Close()
+	info, err := p.Info()
+	return err == nil && info.Name == dispatcherProgOnetDispatch
+}
+
 // Dispatcher is a loaded (and, from Attach, attached) onet_dispatch
 // program with its maps. All methods are safe for concurrent use from any
 // goroutine; each is a few bpf(2) syscalls.

@@ -19,6 +19,16 @@ import (
 	"github.com/opennetworks/onetdp/bpf"
 )
 
+// dispatcherAttached reports whether interface ifindex (in the calling
+// thread's network namespace) has an onet dispatcher attached.
+func dispatcherAttached(ifindex int) bool {
+	l, err := netlink.LinkByIndex(ifindex)
+	if err != nil || l.Attrs().Xdp == nil || !l.Attrs().Xdp.Attached {
+		return false
+	}
+	return bpf.IsDispatcher(l.Attrs().Xdp.ProgId)
+}
+
 // ZeroCopyMode selects whether AF_XDP sockets bind in zero-copy mode.
 type ZeroCopyMode int
 
@@ -191,6 +201,10 @@ func NewAFXDPPort(opts AFXDPOptions) (*AFXDPPort, error) {
 	}
 	p.disp, err = bpf.Attach(p.ifindex, bpf.DispatcherOptions{OnetPort: onetPort, Mode: opts.Attach, PinDir: opts.PinDir})
 	if err != nil {
+		if dispatcherAttached(p.ifindex) {
+			return nil, fmt.Errorf("af_xdp: %s already carries an onet XDP dispatcher (another AF_XDP port on %v? close it or use another address): %w (%v)",
+				opts.Ifname, opts.Local.Addr(), ErrInUse, err)
+		}
 		return nil, fmt.Errorf("af_xdp: %w", err)
 	}
 	zcReason := ""

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -65,6 +66,9 @@ func Open(opts OpenOptions) (Port, error) {
 		p, xerr := openAFXDP(opts, ifname)
 		if xerr == nil {
 			return p, nil
+		}
+		if errors.Is(xerr, ErrInUse) {
+			return nil, fmt.Errorf("open port on %v: %w", opts.Local, xerr)
 		}
 		return openUDP(opts, mtu, "AF_XDP unavailable: "+xerr.Error())
 	default:

@@ -2,9 +2,12 @@ package dataplane
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Packet is one UDP datagram in a batch passed to Port.Send or Port.Recv.
@@ -123,4 +126,9 @@ var (
 	ErrNotSupported = errors.New("dataplane: not supported")
 	ErrTooBig       = errors.New("dataplane: payload exceeds MaxPayload")
 	ErrNoRoute      = errors.New("dataplane: no route or neighbour to destination")
+	// ErrInUse: the interface already carries the onet XDP dispatcher of
+	// another AF_XDP port (of this process or another), which receives
+	// the address's traffic. It wraps EBUSY. Open does not fall back to
+	// kernel UDP then: that port would receive nothing.
+	ErrInUse = fmt.Errorf("dataplane: interface taken by another AF_XDP port: %w", unix.EBUSY)
 )

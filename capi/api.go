@@ -149,11 +149,7 @@ func finish(id uint64, req *uint64, h *collective.Handle, err error) error {
 
 // reduceArgs checks the common arguments of the reductions.
 func reduceArgs(what string, c uint64, dt, op int32) (*stack.Comm, collective.DType, collective.Op, error) {
-	comm, err := commFor(c)
-	if err != nil {
-		return nil, 0, 0, fmt.Errorf("%s: %w", what, err)
-	}
-	d, err := dtypeOf(what, dt)
+	comm, d, err := commArgs(what, c, dt)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -162,6 +158,19 @@ func reduceArgs(what string, c uint64, dt, op int32) (*stack.Comm, collective.DT
 		return nil, 0, 0, err
 	}
 	return comm, d, o, nil
+}
+
+// commArgs resolves a communicator handle and a dtype enum for what.
+func commArgs(what string, c uint64, dt int32) (*stack.Comm, collective.DType, error) {
+	comm, err := commFor(c)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", what, err)
+	}
+	d, err := dtypeOf(what, dt)
+	if err != nil {
+		return nil, 0, err
+	}
+	return comm, d, nil
 }
 
 func allreduce(c uint64, send, recv unsafe.Pointer, count uint64, dt, op int32, req *uint64) error {
@@ -211,11 +220,7 @@ func reduce(c uint64, send, recv unsafe.Pointer, count uint64, dt, op int32, roo
 
 func allgather(c uint64, send, recv unsafe.Pointer, count uint64, dt int32, req *uint64) error {
 	const what = "onet_allgather"
-	comm, err := commFor(c)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	d, err := dtypeOf(what, dt)
+	comm, d, err := commArgs(what, c, dt)
 	if err != nil {
 		return err
 	}
@@ -260,11 +265,7 @@ func reduceScatter(c uint64, send, recv unsafe.Pointer, count uint64, dt, op int
 
 func broadcast(c uint64, buf unsafe.Pointer, count uint64, dt int32, root int, req *uint64) error {
 	const what = "onet_broadcast"
-	comm, err := commFor(c)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	d, err := dtypeOf(what, dt)
+	comm, d, err := commArgs(what, c, dt)
 	if err != nil {
 		return err
 	}
@@ -278,11 +279,7 @@ func broadcast(c uint64, buf unsafe.Pointer, count uint64, dt int32, root int, r
 
 func alltoall(c uint64, send, recv unsafe.Pointer, count uint64, dt int32, req *uint64) error {
 	const what = "onet_alltoall"
-	comm, err := commFor(c)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	d, err := dtypeOf(what, dt)
+	comm, d, err := commArgs(what, c, dt)
 	if err != nil {
 		return err
 	}
@@ -314,11 +311,7 @@ func sendRecv(recvSide bool, c uint64, buf unsafe.Pointer, count uint64, dt int3
 	if recvSide {
 		what = "onet_recv"
 	}
-	comm, err := commFor(c)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	d, err := dtypeOf(what, dt)
+	comm, d, err := commArgs(what, c, dt)
 	if err != nil {
 		return err
 	}

@@ -19,16 +19,6 @@ import (
 	"github.com/opennetworks/onetdp/bpf"
 )
 
-// dispatcherAttached reports whether interface ifindex (in the calling
-// thread's network namespace) has an onet dispatcher attached.
-func dispatcherAttached(ifindex int) bool {
-	l, err := netlink.LinkByIndex(ifindex)
-	if err != nil || l.Attrs().Xdp == nil || !l.Attrs().Xdp.Attached {
-		return false
-	}
-	return bpf.IsDispatcher(l.Attrs().Xdp.ProgId)
-}
-
 // ZeroCopyMode selects whether AF_XDP sockets bind in zero-copy mode.
 type ZeroCopyMode int
 
@@ -464,4 +454,14 @@ func (p *AFXDPPort) peer(dst netip.Addr) (*FrameSpec, error) {
 		return s, nil
 	}
 	return p.resolvePeer(dst)
+}
+
+// dispatcherAttached reports whether interface ifindex (in the calling
+// thread's network namespace) has an onet dispatcher attached.
+func dispatcherAttached(ifindex int) bool {
+	l, err := netlink.LinkByIndex(ifindex)
+	if err != nil || l.Attrs().Xdp == nil || !l.Attrs().Xdp.Attached {
+		return false
+	}
+	return bpf.IsDispatcher(l.Attrs().Xdp.ProgId)
 }

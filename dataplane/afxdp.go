@@ -57,12 +57,15 @@ type AFXDPOptions struct {
 	ZeroCopy ZeroCopyMode
 	// BusyPoll makes Recv spin on empty rx rings, with no system call, for
 	// up to BusyPollBudget before it parks: the lowest latency, at the price
-	// of a busy core while traffic flows. Bounded per process: no spinning
-	// while more than GOMAXPROCS/2+1 busy-polling ports are open, and at
-	// most GOMAXPROCS/2 (at least one) Recv calls spin at once; a Recv that
-	// may not spin parks at once (many ranks of a lab in one process would
-	// otherwise starve the goroutines they wait for).
+	// of a busy core while traffic flows. For a receiver that owns its core
+	// (a packet benchmark); see BusyPollAuto for the general case.
 	BusyPoll bool
+	// BusyPollAuto spins like BusyPoll, but only while this is the
+	// process's one BusyPollAuto port and GOMAXPROCS >= 2 (one rank per
+	// process, as launchers start them): with several in one process (a
+	// lab's ranks) a spinning goroutine delays the Go netpoller's wake-ups
+	// of the others by hundreds of microseconds, so they all park at once.
+	BusyPollAuto bool
 	// BusyPollBudget bounds one Recv's spinning; default
 	// DefaultBusyPollBudget. Negative: spin until a packet, the timeout or
 	// Close, without ever yielding the P (a dedicated core, as the packet
@@ -230,9 +233,11 @@ func NewAFXDPPort(opts AFXDPOptions) (*AFXDPPort, error) {
 	}
 	if opts.BusyPoll {
 		reason += ", busy-poll"
+	} else if opts.BusyPollAuto {
+		reason += ", busy-poll when alone"
 	}
 	p.caps = Caps{Kind: "af_xdp", RxTOS: true, TxTOS: true, TxSrcPort: true, RxIPID: true, Reason: reason}
-	if opts.BusyPoll {
+	if opts.BusyPollAuto && !opts.BusyPoll {
 		busyPorts.Add(1)
 	}
 	ok = true

@@ -101,7 +101,7 @@ func (p *AFXDPPort) Close() error {
 	if p.closed.Swap(true) {
 		return nil
 	}
-	if p.opts.BusyPoll {
+	if p.opts.BusyPollAuto && !p.opts.BusyPoll {
 		busyPorts.Add(-1)
 	}
 	if p.wakeFD >= 0 {

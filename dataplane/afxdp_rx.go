@@ -44,8 +44,8 @@ func (p *AFXDPPort) Recv(pkts []Packet) (int, error) {
 		if n := p.drain(pkts); n > 0 {
 			return n, nil
 		}
-		if p.opts.BusyPoll && (spinning || takeSpinSlot()) {
-			spinning = true
+		if p.opts.BusyPoll || p.opts.BusyPollAuto && (spinning || takeSpinSlot()) {
+			spinning = !p.opts.BusyPoll
 			if spins%spinCheckEvery != 0 {
 				continue
 			}
@@ -77,30 +77,33 @@ func (p *AFXDPPort) Recv(pkts []Packet) (int, error) {
 	}
 }
 
-// Spinning receivers starve the goroutines that do the work they wait for
-// when a process holds many ports on few processors (a lab's ranks in one
-// process): measured, 16 ranks on 16 cores got 1.5x slower at 8 B with
-// spinning, 8 ranks on 16 cores and 2 on 2 got faster. So a Recv spins
-// only while the process holds at most GOMAXPROCS/2+1 busy-polling ports
-// and fewer than maxSpinners Recv calls spin; otherwise it parks at once.
+// A goroutine that spins keeps a run queue busy, and the Go scheduler then
+// polls the network only from sysmon: in a process with several ports (a
+// lab's ranks in one process) the receivers parked in the netpoller wake
+// hundreds of microseconds late (2 ranks on 2 cores: an 8 B broadcast
+// over RoCEv2 took 5x as long with one of them spinning; 16 ranks on 16
+// cores: 8 B allreduce 1.5x). So only a process that holds a single
+// busy-polling port (one rank per process, as launchers start them) and
+// has a processor to spare spins; every other Recv parks at once.
 var (
 	spinners  atomic.Int32 // Recv calls spinning now
-	busyPorts atomic.Int32 // open ports with BusyPoll
+	busyPorts atomic.Int32 // open ports with BusyPollAuto (and not BusyPoll)
 )
 
 func takeSpinSlot() bool {
-	procs := runtime.GOMAXPROCS(0)
-	if int(busyPorts.Load()) > procs/2+1 {
+	if busyPorts.Load() != 1 || runtime.GOMAXPROCS(0) < 2 {
 		return false
 	}
-	if spinners.Add(1) <= int32(maxSpinners()) {
+	if spinners.Add(1) <= maxSpinners {
 		return true
 	}
 	spinners.Add(-1)
 	return false
 }
 
-func maxSpinners() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+// maxSpinners bounds the Recv calls of the one BusyPollAuto port that spin
+// at once (concurrent Recv calls on one port are rare).
+const maxSpinners = 1
 
 // wait parks until a socket or the wake eventfd is readable, or the
 // deadline (set from the port's timeout on first use) passes.

@@ -8,67 +8,56 @@ import (
 	"github.com/opennetworks/onetdp/lab"
 )
 
-// TestSpinSlotsBounded: at most half the processors (at least one) spin
-// at once; a slot given back can be taken again. (No port of this test
-// binary is open here: the tests of this package do not run in parallel.)
-func TestSpinSlotsBounded(t *testing.T) {
-	want := max(1, runtime.GOMAXPROCS(0)/2)
-	if got := dataplane.MaxSpinners(); got != want {
-		t.Fatalf("MaxSpinners %d, want %d", got, want)
+// TestSpinSlots: only a process with exactly one busy-polling port (and
+// two or more processors) spins, one Recv at a time; a slot given back
+// can be taken again. (No port of this test binary is open here: the
+// tests of this package do not run in parallel.)
+func TestSpinSlots(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	}
-	held := 0
-	for held <= want && dataplane.TakeSpinSlot() {
-		held++
-	}
-	defer func() {
-		for range held {
+	for _, c := range []struct {
+		ports int32
+		want  bool
+	}{{0, false}, {1, true}, {2, false}, {5, false}} {
+		dataplane.AddBusyPorts(c.ports)
+		got := dataplane.TakeSpinSlot()
+		if got {
+			if dataplane.TakeSpinSlot() {
+				t.Errorf("%d ports: a second spin slot", c.ports)
+				dataplane.ReleaseSpinSlot()
+			}
 			dataplane.ReleaseSpinSlot()
+			if !dataplane.TakeSpinSlot() {
+				t.Errorf("%d ports: the slot given back could not be taken again", c.ports)
+			} else {
+				dataplane.ReleaseSpinSlot()
+			}
 		}
-	}()
-	if held != want {
-		t.Fatalf("took %d spin slots, want exactly %d", held, want)
+		dataplane.AddBusyPorts(-c.ports)
+		if got != c.want {
+			t.Errorf("%d busy-polling ports: spin %v, want %v", c.ports, got, c.want)
+		}
 	}
-	dataplane.ReleaseSpinSlot()
-	held--
-	if !dataplane.TakeSpinSlot() {
-		t.Fatal("a slot given back could not be taken again")
-	}
-	held++
-}
-
-// TestSpinSlotsNoneWithManyPorts: with more than GOMAXPROCS/2+1
-// busy-polling ports open in the process nobody spins.
-func TestSpinSlotsNoneWithManyPorts(t *testing.T) {
-	n := int32(runtime.GOMAXPROCS(0)/2 + 2)
-	dataplane.AddBusyPorts(n)
-	defer dataplane.AddBusyPorts(-n)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	dataplane.AddBusyPorts(1)
+	defer dataplane.AddBusyPorts(-1)
 	if dataplane.TakeSpinSlot() {
 		dataplane.ReleaseSpinSlot()
-		t.Fatalf("%d busy-polling ports on %d processors: a spin slot was handed out", n, runtime.GOMAXPROCS(0))
+		t.Error("GOMAXPROCS 1: a spin slot")
 	}
-	dataplane.AddBusyPorts(-2)
-	defer dataplane.AddBusyPorts(2)
-	if !dataplane.TakeSpinSlot() {
-		t.Fatalf("%d busy-polling ports on %d processors: no spin slot", n-2, runtime.GOMAXPROCS(0))
-	}
-	dataplane.ReleaseSpinSlot()
 }
 
-// TestAFXDPBusyPollWithoutSpinSlot: a busy-polling port that finds every
-// spin slot taken parks in the netpoller instead, and still receives
-// everything.
+// TestAFXDPBusyPollWithoutSpinSlot: BusyPollAuto ports that may not spin
+// (two of them in this process) park in the netpoller instead, and still
+// receive everything.
 func TestAFXDPBusyPollWithoutSpinSlot(t *testing.T) {
-	held := 0
-	for dataplane.TakeSpinSlot() {
-		held++
-	}
-	defer func() {
-		for range held {
-			dataplane.ReleaseSpinSlot()
-		}
-	}()
 	const total, size = 500, 64
-	p := newXDPPair(t, lab.Options{}, dataplane.AFXDPOptions{BusyPoll: true}, false)
+	p := newXDPPair(t, lab.Options{}, dataplane.AFXDPOptions{BusyPollAuto: true}, false)
+	if dataplane.TakeSpinSlot() {
+		dataplane.ReleaseSpinSlot()
+		t.Fatal("two busy-polling ports open, yet a spin slot")
+	}
 	r, stop := startReceiver(p.b, size, -1)
 	sendLockstep(t, p.a, p.b, p.b.LocalAddr(), total, size, 0)
 	stop()

@@ -8,11 +8,10 @@ func SetGeteuid(f func() int) (restore func()) {
 	return func() { geteuid = old }
 }
 
-// TakeSpinSlot, ReleaseSpinSlot and MaxSpinners expose the process-wide
-// bound on busy-polling receivers.
+// TakeSpinSlot and ReleaseSpinSlot expose the process-wide bound on
+// busy-polling receivers.
 func TakeSpinSlot() bool { return takeSpinSlot() }
 func ReleaseSpinSlot()   { spinners.Add(-1) }
-func MaxSpinners() int   { return maxSpinners() }
 
 // AddBusyPorts changes the count of open busy-polling ports.
 func AddBusyPorts(n int32) { busyPorts.Add(n) }

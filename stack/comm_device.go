@@ -42,7 +42,7 @@ func acquireDevice(addr netip.Addr, port dataplane.Transport, noBusyPoll bool) (
 	sd := sharedDevices.m[k]
 	if sd == nil {
 		dev, err := OpenRDMA(RDMAOptions{Addr: addr, Transport: port,
-			Port: dataplane.OpenOptions{AFXDP: dataplane.AFXDPOptions{BusyPoll: !noBusyPoll}}})
+			Port: dataplane.OpenOptions{AFXDP: dataplane.AFXDPOptions{BusyPollAuto: !noBusyPoll}}})
 		if err != nil {
 			return nil, nil, err
 		}

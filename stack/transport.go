@@ -53,10 +53,9 @@ type TransportOptions struct {
 	RDMA RDMAOptions
 	// NoBusyPoll parks the AF_XDP receiver of a rocev2 engine this opens
 	// as soon as its rings are empty. By default it busy-polls them
-	// (dataplane.AFXDPOptions.BusyPoll: at most DefaultBusyPollBudget per
-	// wait, and only while the process has processors to spare), which
-	// cuts small-message latency by a fifth to a half; kernel-UDP ports
-	// are not affected.
+	// (dataplane.AFXDPOptions.BusyPollAuto: at most DefaultBusyPollBudget
+	// per wait, and only while it is the process's one such port), which
+	// cuts small-message latency; kernel-UDP ports are not affected.
 	NoBusyPoll bool
 	// Device, when set, is the RoCEv2 engine the rocev2 transport (and
 	// adaptive's rocev2 half) runs on instead of opening one from RDMA:
@@ -204,7 +203,7 @@ func openRoCEv2(ctx context.Context, o TransportOptions) (*RoCEv2Transport, erro
 	dev, owns := o.Device, false
 	if dev == nil {
 		ro := o.RDMA
-		ro.Port.AFXDP.BusyPoll = ro.Port.AFXDP.BusyPoll || !o.NoBusyPoll
+		ro.Port.AFXDP.BusyPollAuto = ro.Port.AFXDP.BusyPollAuto || !o.NoBusyPoll
 		var err error
 		if dev, err = OpenRDMA(ro); err != nil {
 			return nil, fmt.Errorf("open rocev2 transport, rank %d: %w", o.Rank, err)

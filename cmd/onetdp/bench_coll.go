@@ -146,7 +146,7 @@ prints the table.%s`, name, peers),
 	fs.StringVar(&f.labName, "lab", "", "run in this existing lab (its first --hosts hosts) instead of a fresh one")
 	fs.IntVar(&f.linkMTU, "link-mtu", 3000, "MTU of the fresh lab's links")
 	fs.IntVar(&f.pathMTU, "path-mtu", 2048, "RoCE path MTU of the rocev2 transports: 256..4096 (2048 needs --link-mtu >= 2100)")
-	fs.BoolVar(&f.busyPoll, "busy-poll", true, "rocev2 over AF_XDP: receivers spin on their rings before they park (at most half the processors at once); --busy-poll=false parks them at once")
+	fs.BoolVar(&f.busyPoll, "busy-poll", true, "rocev2 over AF_XDP: a receiver spins on its rings before it parks where it is its process's only one (launched ranks; not the ranks of one process here); --busy-poll=false parks it at once")
 	return c
 }
 

@@ -22,9 +22,9 @@ const pubChunk = 128 << 10
 var errProducerClosed = errors.New("peer closed its ring")
 
 // peer is the state toward one local rank: the ring from it (in, read by
-// the receive goroutine alone), the ring to it (out, written by whoever
-// set sbusy), posted receives and unexpected messages (mu), and the send
-// queue (smu). The rank itself is a peer like any other, over its own
+// the receive goroutine alone), the ring to it (out, written by the
+// writer sq names: an inline sender or the writer goroutine), posted
+// receives and unexpected messages (mu), and the send queue (sq). The rank itself is a peer like any other, over its own
 // ring.
 type peer struct {
 	t    *Transport
@@ -32,7 +32,7 @@ type peer struct {
 	in   *ring
 	out  *ring
 	tail uint64 // in's consumer position: receive goroutine only
-	head uint64 // out's producer position: holder of sbusy only
+	head uint64 // out's producer position: sq's current writer only
 
 	dead atomic.Bool // lost is set
 
@@ -44,17 +44,12 @@ type peer struct {
 	maxUnexp   int
 	lost       error
 
-	smu    sync.Mutex
-	scond  *sync.Cond
-	squeue []*request // squeue[0] is being written while sbusy
-	sbusy  bool
-	serr   error
+	sq collective.SendQueue[*request]
 }
 
 func newPeer(t *Transport, rank int, in, out *ring, maxUnexp int) *peer {
 	p := &peer{t: t, rank: rank, in: in, out: out, maxUnexp: maxUnexp}
 	p.cond = sync.NewCond(&p.mu)
-	p.scond = sync.NewCond(&p.smu)
 	return p
 }
 
@@ -88,16 +83,7 @@ func (p *peer) fail(err error) {
 	for _, r := range recvs {
 		r.Complete(err)
 	}
-	p.smu.Lock()
-	var sends []*request
-	if p.serr == nil {
-		p.serr = err
-		sends = p.squeue
-		p.squeue = nil
-	}
-	p.scond.Broadcast()
-	p.smu.Unlock()
-	for _, r := range sends {
+	for _, r := range p.sq.Fail(err) {
 		r.Complete(err)
 	}
 }
@@ -154,41 +140,17 @@ func (p *peer) send(tag Tag, b []byte) *request {
 	if atomic.LoadUint64(p.out.u64(offConsClosed)) != 0 {
 		p.fail(p.lostError(errors.New("peer closed its ring")))
 	}
-	p.smu.Lock()
-	if p.serr != nil {
-		err := p.serr
-		p.smu.Unlock()
+	inline, err := p.sq.Begin(r)
+	if err != nil {
 		r.Complete(err)
+	}
+	if !inline {
 		return r
 	}
-	if p.sbusy || len(p.squeue) > 0 {
-		p.squeue = append(p.squeue, r)
-		p.scond.Signal()
-		p.smu.Unlock()
-		return r
-	}
-	p.sbusy = true
-	p.smu.Unlock()
-
 	done, _ := p.writeSome(r)
-	p.smu.Lock()
-	p.sbusy = false
-	if !done {
-		if p.serr != nil {
-			err := p.serr
-			p.smu.Unlock()
-			r.Complete(err)
-			return r
-		}
-		p.squeue = append(p.squeue, nil)
-		copy(p.squeue[1:], p.squeue)
-		p.squeue[0] = r
-	}
-	if len(p.squeue) > 0 {
-		p.scond.Signal()
-	}
-	p.smu.Unlock()
-	if done {
+	if err := p.sq.EndInline(r, done); err != nil {
+		r.Complete(err)
+	} else if done {
 		r.Complete(nil)
 	}
 	return r
@@ -244,19 +206,13 @@ func (p *peer) writeSome(r *request) (done bool, tail uint64) {
 // writeLoop writes queued sends, waiting for ring space as needed.
 func (p *peer) writeLoop() {
 	defer p.t.wg.Done()
+	var batch []*request
 	for {
-		p.smu.Lock()
-		for p.serr == nil && (p.sbusy || len(p.squeue) == 0) {
-			p.scond.Wait()
-		}
-		if p.serr != nil {
-			p.smu.Unlock()
+		var ok bool
+		if batch, ok = p.sq.Take(batch[:0], 1); !ok {
 			return
 		}
-		r := p.squeue[0]
-		p.sbusy = true
-		p.smu.Unlock()
-
+		r := batch[0]
 		done := false
 		for !p.stopped() {
 			var tail uint64
@@ -269,16 +225,11 @@ func (p *peer) writeLoop() {
 			}
 			p.out.waitSpace(tail, p.stopped)
 		}
-
-		p.smu.Lock()
-		p.sbusy = false
-		if done && len(p.squeue) > 0 && p.squeue[0] == r {
-			p.squeue[0] = nil
-			p.squeue = p.squeue[1:]
-		}
-		p.smu.Unlock()
+		p.sq.Release()
 		if done {
 			r.Complete(nil)
+		} else {
+			r.Complete(p.stoppedError()) // the peer failed or the transport closed first
 		}
 	}
 }

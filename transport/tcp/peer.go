@@ -19,8 +19,7 @@ const maxMessage = 1 << 40
 const writeBatch = 64
 
 // peer is the state toward one rank: the receive side (posted receives and
-// unexpected messages, guarded by mu) and the send side (queue, guarded by
-// smu). For the rank itself there is no connection: Isend hands the send
+// unexpected messages, guarded by mu) and the send side (sq). For the rank itself there is no connection: Isend hands the send
 // request to the matching receive, which copies and completes both.
 type peer struct {
 	t    *Transport
@@ -47,12 +46,10 @@ type peer struct {
 	rxmu sync.Mutex
 	rx   rxState
 
-	smu    sync.Mutex
-	scond  *sync.Cond
-	squeue []*request
-	sbusy  bool  // a write (inline or writer goroutine) is in progress
-	serr   error // set once; later sends fail with it
-	iov    [3]unix.Iovec
+	// sq orders the sends: inline when the connection is idle, else by
+	// the writer goroutine; once failed, later sends fail with its error.
+	sq  collective.SendQueue[*request]
+	iov [3]unix.Iovec // the inline writer's (sq.Begin said inline)
 }
 
 // message is a message that arrived before its receive: data read off the
@@ -65,7 +62,6 @@ type message struct {
 func newPeer(t *Transport, rank int, c *net.TCPConn, maxUnexp int) *peer {
 	p := &peer{t: t, rank: rank, conn: c, maxUnexp: maxUnexp}
 	p.cond = sync.NewCond(&p.mu)
-	p.scond = sync.NewCond(&p.smu)
 	if c != nil {
 		p.raw, _ = c.SyscallConn()
 		if p.raw != nil {
@@ -113,16 +109,7 @@ func (p *peer) fail(err error) {
 		r.Complete(err)
 	}
 
-	p.smu.Lock()
-	var sends []*request
-	if p.serr == nil {
-		p.serr = err
-		sends = p.squeue
-		p.squeue = nil
-	}
-	p.scond.Broadcast()
-	p.smu.Unlock()
-	for _, r := range sends {
+	for _, r := range p.sq.Fail(err) {
 		r.Complete(err)
 	}
 	if p.conn != nil {

@@ -17,45 +17,22 @@ func (p *peer) send(tag Tag, b []byte) *request {
 	}
 	binary.BigEndian.PutUint64(r.hdr[0:8], uint64(tag))
 	binary.BigEndian.PutUint64(r.hdr[8:16], uint64(len(b)))
-	p.smu.Lock()
-	if p.serr != nil {
-		err := p.serr
-		p.smu.Unlock()
+	inline, err := p.sq.Begin(r)
+	if err != nil {
 		r.Complete(err)
+	}
+	if !inline {
 		return r
 	}
-	if p.sbusy || len(p.squeue) > 0 {
-		p.squeue = append(p.squeue, r)
-		p.scond.Signal()
-		p.smu.Unlock()
-		return r
-	}
-	p.sbusy = true
-	p.smu.Unlock()
-
-	// Inline: one writev that does not wait for socket space.
+	// Inline: one writev that does not wait for socket space; the writer
+	// goroutine finishes what the socket did not take.
 	p.writeNow(r)
-	p.smu.Lock()
-	p.sbusy = false
-	if r.off < headerLen+len(r.buf)+padLen(len(r.buf)) {
-		if p.serr != nil {
-			err := p.serr
-			p.smu.Unlock()
-			r.Complete(err)
-			return r
-		}
-		p.squeue = append(p.squeue, nil)
-		copy(p.squeue[1:], p.squeue)
-		p.squeue[0] = r
-		p.scond.Signal()
-		p.smu.Unlock()
-		return r
+	done := r.off == r.wireLen()
+	if err := p.sq.EndInline(r, done); err != nil {
+		r.Complete(err)
+	} else if done {
+		r.Complete(nil)
 	}
-	if len(p.squeue) > 0 {
-		p.scond.Signal()
-	}
-	p.smu.Unlock()
-	r.Complete(nil)
 	return r
 }
 
@@ -153,38 +130,19 @@ func (p *peer) writeLoop() {
 		return true
 	}
 	for {
-		p.smu.Lock()
-		for p.serr == nil && (p.sbusy || len(p.squeue) == 0) {
-			p.scond.Wait()
-		}
-		if p.serr != nil {
-			p.smu.Unlock()
+		var ok bool
+		if batch, ok = p.sq.Take(batch[:0], writeBatch); !ok {
 			return
 		}
-		n := min(len(p.squeue), writeBatch)
-		batch = append(batch[:0], p.squeue[:n]...)
-		clear(p.squeue[:n])
-		p.squeue = p.squeue[n:]
-		if len(p.squeue) == 0 {
-			p.squeue = nil
-		}
-		p.sbusy = true
-		p.smu.Unlock()
-
 		i, werr = 0, nil
 		err := p.raw.Write(write)
 		if err == nil {
 			err = werr
 		}
-
-		p.smu.Lock()
-		p.sbusy = false
-		p.smu.Unlock()
+		p.sq.Release()
 		if err != nil {
 			p.fail(p.lostError(err))
-			p.smu.Lock()
-			err = p.serr
-			p.smu.Unlock()
+			err = p.sq.Err()
 			for _, r := range batch[i:] {
 				r.Complete(err)
 			}

@@ -3,6 +3,7 @@ package collpeers
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +133,14 @@ func TestPeersLab(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestLauncherEnv: the machine's Open MPI launcher settings are dropped
+// (OMPI_MCA_plm=isolated would keep every rank on h0), the rest is kept.
+func TestLauncherEnv(t *testing.T) {
+	got := launcherEnv([]string{"PATH=/bin", "OMPI_MCA_plm=isolated", "OMPI_MCA_plm_rsh_agent=ssh", "OMPI_MCA_btl=self", "HOME=/root"})
+	if want := []string{"PATH=/bin", "OMPI_MCA_btl=self", "HOME=/root"}; !slices.Equal(got, want) {
+		t.Errorf("launcherEnv = %q, want %q", got, want)
 	}
 }

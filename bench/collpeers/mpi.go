@@ -54,7 +54,7 @@ func RunMPI(ctx context.Context, o Options) ([]bench.CollResult, error) {
 	}
 	n := len(hosts)
 	args := []string{"--allow-run-as-root", "--hostfile", hostfile, "-np", strconv.Itoa(n), "--map-by", "node",
-		"--mca", "plm_rsh_agent", agent,
+		"--mca", "plm", "rsh", "--mca", "plm_rsh_agent", agent,
 		"--mca", "pml", "ob1", "--mca", "btl", "tcp,self",
 		"--mca", "btl_tcp_if_include", "eth0", "--mca", "oob_tcp_if_include", "eth0",
 		"--bind-to", "none"}
@@ -69,7 +69,9 @@ func RunMPI(ctx context.Context, o Options) ([]bench.CollResult, error) {
 	args = append(args, prog, o.Coll.Op.String(), strconv.Itoa(max(o.Coll.Warmup, 0)))
 	args = append(args, specs(o.Coll, n)...)
 	o.progressf("peers: open mpi %v, %d ranks (one per lab host, btl tcp%s)...\n", o.Coll.Op, n, note)
-	out, err := hosts[0].Command(ctx, "mpirun", args...).Output()
+	cmd := hosts[0].Command(ctx, "mpirun", args...)
+	cmd.Env = launcherEnv(os.Environ())
+	out, err := cmd.Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -82,6 +84,20 @@ func RunMPI(ctx context.Context, o Options) ([]bench.CollResult, error) {
 		return nil, fmt.Errorf("open mpi: %w (output: %s)", err, tail(out, 2000))
 	}
 	return rows, nil
+}
+
+// launcherEnv is env without the Open MPI launcher settings a machine may
+// carry (OMPI_MCA_plm=isolated launches on the local node only, and the
+// lab's ranks need the rsh agent): the command line's --mca plm rsh alone
+// does not win over them.
+func launcherEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "OMPI_MCA_plm") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func buildMPI(ctx context.Context, dir string) (string, error) {

@@ -60,6 +60,82 @@ func segment(buf []byte, off []int, esz, c, j, nseg int) []byte {
 
 func mod(a, n int) int { return ((a % n) + n) % n }
 
+// rsWindow is the ring reduce-scatter's receives: total segments from the
+// left neighbour, receive q into a window of scratch slots, posted ahead
+// of use (size receives in flight).
+type rsWindow struct {
+	x           *exec
+	in          []byte
+	off         []int
+	esz, n, me  int
+	nseg, left  int
+	step        int
+	total, size int
+	slotLen     int
+	slots       []byte
+	recvs       []xreq
+}
+
+// newRSWindow posts the window's first receives.
+func newRSWindow(x *exec, g group, in []byte, off []int, nseg, step int) (*rsWindow, error) {
+	n, esz := g.size(), x.dt.Size()
+	w := &rsWindow{x: x, in: in, off: off, esz: esz, n: n, me: g.me, nseg: nseg, left: g.peer(g.me - 1),
+		step: step, total: (n - 1) * nseg, slotLen: maxSegment(in, off, esz, n, nseg)}
+	w.size = min(w.total, 2*nseg)
+	w.slots = x.buf(w.size * w.slotLen)
+	w.recvs = make([]xreq, w.total)
+	for q := 0; q < w.size; q++ {
+		if err := w.post(q); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// at is receive q's place: reduce-scatter step s, chunk c, segment j.
+func (w *rsWindow) at(q int) (s, c, j int) {
+	s, j = q/w.nseg, q%w.nseg
+	return s, mod(w.me-s-2, w.n), j
+}
+
+func (w *rsWindow) post(q int) error {
+	_, c, j := w.at(q)
+	l := len(segment(w.in, w.off, w.esz, c, j, w.nseg))
+	var err error
+	w.recvs[q], err = w.x.irecv(w.left, w.step, w.slots[(q%w.size)*w.slotLen:][:l])
+	return err
+}
+
+// wait waits for receive q and returns its slot, l bytes.
+func (w *rsWindow) wait(q, l int) ([]byte, error) {
+	if err := w.x.wait(w.recvs[q]); err != nil {
+		return nil, err
+	}
+	return w.slots[(q%w.size)*w.slotLen:][:l], nil
+}
+
+// next posts the receive that takes over the slot receive q used.
+func (w *rsWindow) next(q int) error {
+	if q+w.size < w.total {
+		return w.post(q + w.size)
+	}
+	return nil
+}
+
+// maxSegment is the scratch slot size for the ring's segments: the
+// longest segment of any of the n chunks (the first or the last of a
+// chunk is the longest), plus one element of slack.
+func maxSegment(in []byte, off []int, esz, n, nseg int) int {
+	m := 0
+	for c := 0; c < n; c++ {
+		m = max(m, len(segment(in, off, esz, c, 0, nseg)))
+		if nseg > 1 {
+			m = max(m, len(segment(in, off, esz, c, nseg-1, nseg)))
+		}
+	}
+	return m + esz
+}
+
 // ringReduceScatter runs the pipelined ring reduce-scatter over g: chunk
 // c of the result (chunk offsets off) ends in work on member c. At step s
 // member i sends chunk i-s-1 to the right and reduces chunk i-s-2 from
@@ -69,33 +145,11 @@ func ringReduceScatter(x *exec, g group, in, work []byte, off []int, step int) (
 	n, me := g.size(), g.me
 	esz := x.dt.Size()
 	nseg := ringSegs(x, off)
-	right, left := g.peer(me+1), g.peer(me-1)
+	right := g.peer(me + 1)
 	sends := make([][]xreq, n)
-	maxSeg := 0
-	for c := 0; c < n; c++ {
-		maxSeg = max(maxSeg, len(segment(in, off, esz, c, 0, nseg)))
-		if nseg > 1 {
-			maxSeg = max(maxSeg, len(segment(in, off, esz, c, nseg-1, nseg)))
-		}
-	}
-	maxSeg += esz
-	total := (n - 1) * nseg
-	window := min(total, 2*nseg)
-	slots := x.buf(window * maxSeg)
-	recvs := make([]xreq, total)
-	post := func(q int) error {
-		s, j := q/nseg, q%nseg
-		c := mod(me-s-2, n)
-		l := len(segment(in, off, esz, c, j, nseg))
-		slot := slots[(q%window)*maxSeg:][:l]
-		var err error
-		recvs[q], err = x.irecv(left, step, slot)
-		return err
-	}
-	for q := 0; q < window; q++ {
-		if err := post(q); err != nil {
-			return nil, err
-		}
+	w, err := newRSWindow(x, g, in, off, nseg, step)
+	if err != nil {
+		return nil, err
 	}
 	c0 := mod(me-1, n)
 	for j := 0; j < nseg; j++ {
@@ -105,14 +159,13 @@ func ringReduceScatter(x *exec, g group, in, work []byte, off []int, step int) (
 		}
 		sends[c0] = append(sends[c0], r)
 	}
-	for q := 0; q < total; q++ {
-		s, j := q/nseg, q%nseg
-		c := mod(me-s-2, n)
-		if err := x.wait(recvs[q]); err != nil {
+	for q := 0; q < w.total; q++ {
+		s, c, j := w.at(q)
+		dst := segment(work, off, esz, c, j, nseg)
+		slot, err := w.wait(q, len(dst))
+		if err != nil {
 			return nil, err
 		}
-		dst := segment(work, off, esz, c, j, nseg)
-		slot := slots[(q%window)*maxSeg:][:len(dst)]
 		if err := ReduceOut(dst, slot, segment(in, off, esz, c, j, nseg), x.dt, x.op); err != nil {
 			return nil, err
 		}
@@ -123,10 +176,8 @@ func ringReduceScatter(x *exec, g group, in, work []byte, off []int, step int) (
 			}
 			sends[c] = append(sends[c], r)
 		}
-		if q+window < total {
-			if err := post(q + window); err != nil {
-				return nil, err
-			}
+		if err := w.next(q); err != nil {
+			return nil, err
 		}
 	}
 	return sends, nil
@@ -161,14 +212,6 @@ func ringAllreduceInto(x *exec, g group, in, buf []byte, avgN, step int) error {
 	me := g.me
 	nseg := ringSegs(x, off)
 	right, left := g.peer(me+1), g.peer(me-1)
-	maxSeg := 0
-	for c := 0; c < n; c++ {
-		maxSeg = max(maxSeg, len(segment(in, off, esz, c, 0, nseg)))
-		if nseg > 1 {
-			maxSeg = max(maxSeg, len(segment(in, off, esz, c, nseg-1, nseg)))
-		}
-	}
-	maxSeg += esz
 
 	// pending[c][j]: the send that read segment j of chunk c of buf, to
 	// finish before the allgather receives into it; done: the other sends.
@@ -176,23 +219,11 @@ func ringAllreduceInto(x *exec, g group, in, buf []byte, avgN, step int) error {
 	done := make([]xreq, 0, 2*(n-1)*nseg)
 
 	// Reduce-scatter receives, into a window of scratch slots.
-	total := (n - 1) * nseg
-	window := min(total, 2*nseg)
-	slots := x.buf(window * maxSeg)
-	recvs := make([]xreq, total)
-	post := func(q int) error {
-		s, j := q/nseg, q%nseg
-		c := mod(me-s-2, n)
-		l := len(segment(in, off, esz, c, j, nseg))
-		var err error
-		recvs[q], err = x.irecv(left, step, slots[(q%window)*maxSeg:][:l])
-		return err
+	w, err := newRSWindow(x, g, in, off, nseg, step)
+	if err != nil {
+		return fmt.Errorf("reduce-scatter: %w", err)
 	}
-	for q := 0; q < window; q++ {
-		if err := post(q); err != nil {
-			return fmt.Errorf("reduce-scatter: %w", err)
-		}
-	}
+	total := w.total
 
 	// Allgather receives: segment j of chunk me-1-a at index a*nseg+j,
 	// once the reduce-scatter step a-1 (the last to write that chunk) is
@@ -240,13 +271,12 @@ func ringAllreduceInto(x *exec, g group, in, buf []byte, avgN, step int) error {
 		return fmt.Errorf("allgather: %w", err)
 	}
 	for q := 0; q < total; q++ {
-		s, j := q/nseg, q%nseg
-		c := mod(me-s-2, n)
-		if err := x.wait(recvs[q]); err != nil {
+		s, c, j := w.at(q)
+		dst := segment(buf, off, esz, c, j, nseg)
+		slot, err := w.wait(q, len(dst))
+		if err != nil {
 			return fmt.Errorf("reduce-scatter: %w", err)
 		}
-		dst := segment(buf, off, esz, c, j, nseg)
-		slot := slots[(q%window)*maxSeg:][:len(dst)]
 		if err := ReduceOut(dst, slot, segment(in, off, esz, c, j, nseg), x.dt, x.op); err != nil {
 			return err
 		}
@@ -266,10 +296,8 @@ func ringAllreduceInto(x *exec, g group, in, buf []byte, avgN, step int) error {
 			}
 			done = append(done, r)
 		}
-		if q+window < total {
-			if err := post(q + window); err != nil {
-				return fmt.Errorf("reduce-scatter: %w", err)
-			}
+		if err := w.next(q); err != nil {
+			return fmt.Errorf("reduce-scatter: %w", err)
 		}
 		if j == nseg-1 {
 			rsDone = s

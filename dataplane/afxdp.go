@@ -238,6 +238,7 @@ func NewAFXDPPort(opts AFXDPOptions) (*AFXDPPort, error) {
 	}
 	p.caps = Caps{Kind: "af_xdp", RxTOS: true, TxTOS: true, TxSrcPort: true, RxIPID: true, Reason: reason}
 	if opts.BusyPollAuto && !opts.BusyPoll {
+		noteSpinProcs()
 		busyPorts.Add(1)
 	}
 	ok = true

@@ -88,10 +88,15 @@ func (p *AFXDPPort) Recv(pkts []Packet) (int, error) {
 var (
 	spinners  atomic.Int32 // Recv calls spinning now
 	busyPorts atomic.Int32 // open ports with BusyPollAuto (and not BusyPoll)
+	// spinProcs: GOMAXPROCS >= 2, read when a BusyPollAuto port opens (not
+	// per Recv: GOMAXPROCS takes the scheduler's lock).
+	spinProcs atomic.Bool
 )
 
+func noteSpinProcs() { spinProcs.Store(runtime.GOMAXPROCS(0) >= 2) }
+
 func takeSpinSlot() bool {
-	if busyPorts.Load() != 1 || runtime.GOMAXPROCS(0) < 2 {
+	if busyPorts.Load() != 1 || !spinProcs.Load() {
 		return false
 	}
 	if spinners.Add(1) <= maxSpinners {

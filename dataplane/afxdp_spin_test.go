@@ -16,6 +16,7 @@ func TestSpinSlots(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	}
+	dataplane.NoteSpinProcs()
 	for _, c := range []struct {
 		ports int32
 		want  bool
@@ -39,7 +40,9 @@ func TestSpinSlots(t *testing.T) {
 			t.Errorf("%d busy-polling ports: spin %v, want %v", c.ports, got, c.want)
 		}
 	}
+	defer dataplane.NoteSpinProcs()
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	dataplane.NoteSpinProcs()
 	dataplane.AddBusyPorts(1)
 	defer dataplane.AddBusyPorts(-1)
 	if dataplane.TakeSpinSlot() {

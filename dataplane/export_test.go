@@ -11,7 +11,10 @@ func SetGeteuid(f func() int) (restore func()) {
 // TakeSpinSlot and ReleaseSpinSlot expose the process-wide bound on
 // busy-polling receivers.
 func TakeSpinSlot() bool { return takeSpinSlot() }
-func ReleaseSpinSlot()   { spinners.Add(-1) }
+
+// NoteSpinProcs re-reads GOMAXPROCS, as opening a BusyPollAuto port does.
+func NoteSpinProcs()   { noteSpinProcs() }
+func ReleaseSpinSlot() { spinners.Add(-1) }
 
 // AddBusyPorts changes the count of open busy-polling ports.
 func AddBusyPorts(n int32) { busyPorts.Add(n) }

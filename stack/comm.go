@@ -108,8 +108,8 @@ type Comm struct {
 	Kind          TransportKind
 	TransportName string
 
-	release       func() error // lets go of the store
-	releaseDevice func() error // lets go of the shared RoCEv2 engine; nil for tcp
+	release       func(cause error) error // lets go of the store (joinStore)
+	releaseDevice func() error            // lets go of the shared RoCEv2 engine; nil for tcp
 	closeTimeout  time.Duration
 
 	aborted   atomic.Bool
@@ -181,13 +181,15 @@ func OpenCommunicator(ctx context.Context, o CommOptions) (*Comm, error) {
 	if kind == TransportRoCEv2 || kind == TransportAdaptive {
 		dev, release, err := acquireDevice(addr, o.PortTransport, o.NoBusyPoll)
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("open communicator, rank %d: %w", l.Rank, err), c.closeStore())
+			err = fmt.Errorf("open communicator, rank %d: %w", l.Rank, err)
+			return nil, errors.Join(err, c.closeStore(err))
 		}
 		topts.Device, c.releaseDevice = dev, release
 	}
 	t, err := OpenTransport(ctx, topts)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open communicator, rank %d: %w", l.Rank, err), c.closeDevice(), c.closeStore())
+		err = fmt.Errorf("open communicator, rank %d: %w", l.Rank, err)
+		return nil, errors.Join(err, c.closeDevice(), c.closeStore(err))
 	}
 	c.TransportName = string(kind)
 	if d, ok := t.(collective.Describer); ok && d.Info().Name != "" {
@@ -202,7 +204,8 @@ func OpenCommunicator(ctx context.Context, o CommOptions) (*Comm, error) {
 	}
 	comm, err := collective.NewCommunicator(ctx, t, co)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open communicator: %w", err), t.Close(), c.closeDevice(), c.closeStore())
+		err = fmt.Errorf("open communicator: %w", err)
+		return nil, errors.Join(err, t.Close(), c.closeDevice(), c.closeStore(err))
 	}
 	c.Communicator = comm
 	return c, nil
@@ -362,7 +365,7 @@ func (c *Comm) Close() error {
 			}
 			cancel()
 		}
-		c.closeErr = errors.Join(c.Communicator.Close(), c.closeDevice(), c.closeStore())
+		c.closeErr = errors.Join(c.Communicator.Close(), c.closeDevice(), c.closeStore(nil))
 	})
 	return c.closeErr
 }
@@ -374,8 +377,10 @@ func (c *Comm) closeDevice() error {
 	return c.releaseDevice()
 }
 
-func (c *Comm) closeStore() error {
-	if err := c.release(); err != nil {
+// closeStore lets go of the store; cause is why the communicator failed
+// to open (nil on Close).
+func (c *Comm) closeStore(cause error) error {
+	if err := c.release(cause); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
 	return nil

@@ -31,11 +31,13 @@ type sharedStore struct {
 
 // joinStore returns the job's store, the function that lets go of it and
 // how many communicators (this one included) were opened on it. A store
-// in CommOptions is the caller's: release does not close it. A single-rank
+// in CommOptions is the caller's: release does not close it. release's
+// cause, when not nil, is why this rank gives up on the communicator:
+// rank 0 hands it to the ranks still waiting on its store server. A single-rank
 // job with no store URL named gets an in-memory store.
-func joinStore(ctx context.Context, o CommOptions, l rendezvous.Launch, lookup rendezvous.Lookup, timeout time.Duration) (collective.Store, func() error, int, error) {
+func joinStore(ctx context.Context, o CommOptions, l rendezvous.Launch, lookup rendezvous.Lookup, timeout time.Duration) (collective.Store, func(cause error) error, int, error) {
 	if o.Store != nil {
-		return o.Store, func() error { return nil }, 1, nil
+		return o.Store, func(error) error { return nil }, 1, nil
 	}
 	url := o.StoreURL
 	if url == "" {
@@ -45,7 +47,7 @@ func joinStore(ctx context.Context, o CommOptions, l rendezvous.Launch, lookup r
 		// One rank meets nobody: no port to serve (the launcher's
 		// MASTER_PORT may well be taken by another store).
 		s := collective.NewMemStore()
-		return s, s.Close, 1, nil
+		return s, func(error) error { return s.Close() }, 1, nil
 	}
 	key := url + "|" + l.MasterHostPort() + "|" + strconv.Itoa(l.Rank) + "/" + strconv.Itoa(l.Size)
 	sharedStores.mu.Lock()
@@ -72,11 +74,11 @@ func joinStore(ctx context.Context, o CommOptions, l rendezvous.Launch, lookup r
 	select {
 	case <-sh.ready:
 	case <-ctx.Done():
-		sh.unref(key)
+		sh.unref(key, nil)
 		return nil, nil, 0, fmt.Errorf("join store: %w", ctx.Err())
 	}
 	if sh.err != nil {
-		sh.unref(key)
+		sh.unref(key, nil)
 		return nil, nil, 0, sh.err
 	}
 	sharedStores.mu.Lock()
@@ -84,15 +86,16 @@ func joinStore(ctx context.Context, o CommOptions, l rendezvous.Launch, lookup r
 	nth := sh.opened
 	sharedStores.mu.Unlock()
 	var once sync.Once
-	release := func() (err error) {
-		once.Do(func() { err = sh.unref(key) })
+	release := func(cause error) (err error) {
+		once.Do(func() { err = sh.unref(key, cause) })
 		return err
 	}
 	return sh.store, release, nth, nil
 }
 
-// unref drops one reference; the last closes the store (once joined).
-func (sh *sharedStore) unref(key string) error {
+// unref drops one reference; the last closes the store (once joined),
+// stopping rank 0's server with cause when there is one.
+func (sh *sharedStore) unref(key string, cause error) error {
 	sharedStores.mu.Lock()
 	sh.refs--
 	last := sh.refs == 0
@@ -107,7 +110,13 @@ func (sh *sharedStore) unref(key string) error {
 	if sh.store == nil {
 		return nil
 	}
-	if err := sh.store.Close(); err != nil {
+	var err error
+	if st, ok := sh.store.(interface{ Stop(error) error }); ok && cause != nil {
+		err = st.Stop(cause)
+	} else {
+		err = sh.store.Close()
+	}
+	if err != nil {
 		return fmt.Errorf("store %s: %w", key, err)
 	}
 	return nil

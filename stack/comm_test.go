@@ -251,6 +251,44 @@ func TestOpenCommunicatorErrors(t *testing.T) {
 	}
 }
 
+// TestRendezvousTimeoutEverywhere: a rank that never arrives makes the
+// rendezvous time out on every rank that did, naming the absent rank, even
+// where rank 0 gives up first (here with a shorter timeout than the
+// others): its store server tells the ranks still waiting on it why,
+// rather than leaving them a broken connection, and they learn it at once.
+func TestRendezvousTimeoutEverywhere(t *testing.T) {
+	const n = 4 // rank 3 never comes
+	port := freePort(t)
+	errs := make([]error, n-1)
+	took := make([]time.Duration, n-1)
+	var wg sync.WaitGroup
+	for r := range n - 1 {
+		wg.Go(func() {
+			timeout := 20 * time.Second
+			if r == 0 {
+				timeout = 500 * time.Millisecond
+			}
+			start := time.Now()
+			c, err := stack.OpenCommunicator(context.Background(), stack.CommOptions{Rank: r, Size: n,
+				MasterAddr: "127.0.0.1", MasterPort: port, Lookup: envOf(nil), ConnectTimeout: timeout})
+			took[r], errs[r] = time.Since(start), err
+			if c != nil {
+				c.Close()
+			}
+		})
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if !errors.Is(err, collective.ErrTimeout) || !strings.Contains(err.Error(), "rank 3") {
+			t.Errorf("rank %d: %v, want a timeout naming rank 3", r, err)
+		}
+		if took[r] > 10*time.Second {
+			t.Errorf("rank %d failed after %v: it did not hear from rank 0", r, took[r])
+		}
+	}
+	t.Logf("rank 1: %v", errs[1])
+}
+
 // TestOpenCommunicatorExplicitWins: explicit rank, size and master win
 // over the launcher's variables; the rest still comes from them.
 func TestOpenCommunicatorExplicitWins(t *testing.T) {

@@ -29,7 +29,9 @@ type TCPStoreOptions struct {
 // TCPStore is a client of a TCPServer, implementing collective.Store. One
 // connection carries all calls, any number of them concurrently; when the
 // connection breaks, the calls on it fail with collective.ErrPeerLost and
-// the next call dials again. Safe for concurrent use.
+// the next call dials again. When the server stopped and said why
+// (TCPServer.Stop), calls fail with a *ServerStoppedError from then on.
+// Safe for concurrent use.
 type TCPStore struct {
 	addr string
 	opts TCPStoreOptions
@@ -98,6 +100,10 @@ func (s *TCPStore) connectLocked(ctx context.Context) (*clientConn, error) {
 	if c := s.conn; c != nil {
 		select {
 		case <-c.done:
+			var stop *ServerStoppedError
+			if errors.As(c.broken(), &stop) {
+				return nil, fmt.Errorf("%s: %w", s.addr, stop)
+			}
 		default:
 			return c, nil
 		}
@@ -146,6 +152,10 @@ func (c *clientConn) readLoop() {
 		}
 		var r response
 		if r, err = parseResponse(body); err != nil {
+			break
+		}
+		if r.status == statusStopped {
+			err = stoppedError(r.value)
 			break
 		}
 		c.pmu.Lock()
@@ -248,7 +258,39 @@ func (s *TCPStore) lost(what string, key []byte, cause error) error {
 	if closed {
 		return fmt.Errorf("tcp store: %s %q: %w", what, key, collective.ErrClosed)
 	}
+	var stop *ServerStoppedError
+	if errors.As(cause, &stop) {
+		return fmt.Errorf("tcp store: %s %q: %s: %w", what, key, s.addr, cause)
+	}
 	return fmt.Errorf("tcp store: %s %q: connection to %s lost: %w: %w", what, key, s.addr, collective.ErrPeerLost, cause)
+}
+
+// ServerStoppedError: the store's server stopped (TCPServer.Stop) and said
+// why. It wraps collective.ErrTimeout or ErrAborted when that is why its
+// owner stopped it, else collective.ErrPeerLost. A store whose server
+// stopped does not dial again: its calls fail with this error.
+type ServerStoppedError struct {
+	// Reason is the server's text: its owner's error.
+	Reason string
+	class  error
+}
+
+func (e *ServerStoppedError) Error() string {
+	return fmt.Sprintf("the server stopped (%s): %v", e.Reason, e.class)
+}
+
+func (e *ServerStoppedError) Unwrap() error { return e.class }
+
+// stoppedError reads a statusStopped value (parseResponse checked it).
+func stoppedError(v []byte) *ServerStoppedError {
+	e := &ServerStoppedError{Reason: string(v[1:]), class: collective.ErrPeerLost}
+	switch v[0] {
+	case stopTimeout:
+		e.class = collective.ErrTimeout
+	case stopAborted:
+		e.class = collective.ErrAborted
+	}
+	return e
 }
 
 func serverError(what string, key []byte, r response) error {

@@ -16,7 +16,12 @@
 // length followed by the body. A request body is op (1 byte), request id (4),
 // key length (2), key, then the value (Set), the 8-byte delta (Add) or
 // nothing (Get, Check, Cancel). A response body is status (1), request id (4)
-// and the value (Get, Add: 8-byte result, error: its text). Keys are at most
-// MaxKeyLen bytes, values at most MaxValueLen; a malformed frame closes that
-// client's connection and nothing else.
+// and the value (Get, Add: 8-byte result, error: its text). A server that
+// stops with a reason (TCPServer.Stop: rank 0 gave up on the rendezvous)
+// sends every client a last frame, status 3 and id 0, whose value is a
+// class byte (0 failed, 1 timed out, 2 aborted) and the reason's text, so
+// that the ranks waiting on it fail with the same kind of error as rank 0
+// and know why. Keys are at most MaxKeyLen bytes, values at most
+// MaxValueLen; a malformed frame closes that client's connection and
+// nothing else.
 package rendezvous

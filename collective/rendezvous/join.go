@@ -36,7 +36,9 @@ type JoinOptions struct {
 // MasterPort (on MasterAddr when that is an IP address, else on every
 // address) and every rank, rank 0 included, dials MasterAddr:MasterPort.
 // Closing rank 0's store also stops the server, so rank 0 should close it
-// last (after a barrier).
+// last (after a barrier). Rank 0's store also has Stop(cause error): a
+// close that tells the ranks still waiting on the store why rank 0 gave up
+// (see TCPServer.Stop).
 func Join(ctx context.Context, o JoinOptions) (collective.Store, error) {
 	if o.Store != nil {
 		return o.Store, nil
@@ -114,6 +116,10 @@ type servingStore struct {
 func (s *servingStore) Server() *TCPServer { return s.srv }
 
 // Close closes the client, then stops the server.
-func (s *servingStore) Close() error {
-	return errors.Join(s.TCPStore.Close(), s.srv.Close())
+func (s *servingStore) Close() error { return s.Stop(nil) }
+
+// Stop closes the client, then stops the server telling the other ranks
+// why (TCPServer.Stop): rank 0 calls it with the error it gave up on.
+func (s *servingStore) Stop(cause error) error {
+	return errors.Join(s.TCPStore.Close(), s.srv.Stop(cause))
 }

@@ -37,6 +37,19 @@ const (
 	statusOK       byte = 0
 	statusNotFound byte = 1
 	statusError    byte = 2 // value is the error text
+	// statusStopped is the server's last frame on every connection when
+	// it stops (id 0): value is a stopClass byte and the reason's text.
+	statusStopped byte = 3
+	statusLast         = statusStopped
+)
+
+// Why a server stopped, the first byte of a statusStopped value: calls
+// that were waiting fail with the matching collective error.
+const (
+	stopFailed  byte = 0 // its owner failed or closed it: collective.ErrPeerLost
+	stopTimeout byte = 1 // its owner timed out: collective.ErrTimeout
+	stopAborted byte = 2 // its owner aborted: collective.ErrAborted
+	stopLast         = stopAborted
 )
 
 const (
@@ -115,8 +128,11 @@ func parseResponse(b []byte) (response, error) {
 		return response{}, fmt.Errorf("response of %d bytes, shorter than its %d-byte header: %w", len(b), respHeaderLen, ErrProtocol)
 	}
 	r := response{status: b[0], id: binary.BigEndian.Uint32(b[1:5]), value: b[respHeaderLen:]}
-	if r.status > statusError {
+	if r.status > statusLast {
 		return response{}, fmt.Errorf("response %d: unknown status %d: %w", r.id, r.status, ErrProtocol)
+	}
+	if r.status == statusStopped && (len(r.value) == 0 || r.value[0] > stopLast) {
+		return response{}, fmt.Errorf("response %d: stop notice without a known reason class: %w", r.id, ErrProtocol)
 	}
 	if len(r.value) > MaxValueLen {
 		return response{}, fmt.Errorf("response %d: value of %d bytes exceeds %d: %w", r.id, len(r.value), MaxValueLen, ErrProtocol)

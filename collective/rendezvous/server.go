@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/opennetworks/onetdp/collective"
 )
 
 const (
@@ -80,9 +82,20 @@ func ServeTCPStoreListener(ln net.Listener) *TCPServer {
 func (s *TCPServer) Addr() net.Addr { return s.ln.Addr() }
 
 // Close stops serving: it closes the listener and every client connection
-// (their pending calls fail with collective.ErrPeerLost) and waits for the
-// server's goroutines to end.
-func (s *TCPServer) Close() error {
+// (their pending calls fail with collective.ErrPeerLost; a client dials
+// again on its next call, see TCPStore) and waits for the server's
+// goroutines to end.
+func (s *TCPServer) Close() error { return s.Stop(nil) }
+
+// Stop is Close with a reason (nil: Close). Before the connections close,
+// every client is told why (cause's text): its calls, those waiting and
+// later ones, fail with a *ServerStoppedError that wraps the collective
+// error cause carries (collective.ErrTimeout, ErrAborted; any other as
+// collective.ErrPeerLost), and it does not dial again. Rank 0 stops its
+// server so when it gives up on a rendezvous, so that the ranks waiting
+// on it learn that rank 0 timed out, and on what, rather than only that
+// the connection broke.
+func (s *TCPServer) Stop(cause error) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -90,12 +103,39 @@ func (s *TCPServer) Close() error {
 	}
 	s.closed = true
 	err := s.ln.Close()
+	conns := make([]*serverConn, 0, len(s.conns))
 	for c := range s.conns {
-		_ = c.nc.Close()
+		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	var notice response
+	if cause != nil {
+		notice = stopNotice(cause)
+	}
+	for _, c := range conns {
+		if cause != nil {
+			c.sendWithin(notice, stopNoticeTimeout)
+		}
+		_ = c.nc.Close()
+	}
 	s.wg.Wait()
 	return err
+}
+
+// stopNoticeTimeout bounds the stop notice's write to one client.
+const stopNoticeTimeout = time.Second
+
+// stopNotice is the statusStopped frame for cause.
+func stopNotice(cause error) response {
+	class := stopFailed
+	switch {
+	case errors.Is(cause, collective.ErrTimeout):
+		class = stopTimeout
+	case errors.Is(cause, collective.ErrAborted):
+		class = stopAborted
+	}
+	v := append([]byte{class}, cause.Error()...)
+	return response{status: statusStopped, value: v[:min(len(v), MaxValueLen)]}
 }
 
 func (s *TCPServer) acceptLoop() {
@@ -269,11 +309,13 @@ func notify(ws []waiter, v []byte) {
 
 // send writes one response; a failed write closes the connection, which
 // ends its serve loop.
-func (c *serverConn) send(r response) {
+func (c *serverConn) send(r response) { c.sendWithin(r, serverWriteTimeout) }
+
+func (c *serverConn) sendWithin(r response, timeout time.Duration) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.wbuf = appendResponse(c.wbuf[:0], r)
-	_ = c.nc.SetWriteDeadline(time.Now().Add(serverWriteTimeout))
+	_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := c.nc.Write(c.wbuf); err != nil {
 		_ = c.nc.Close()
 	}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,6 +131,70 @@ func TestServerRestart(t *testing.T) {
 	}
 }
 
+// TestServerStopTellsWhy: a server stopped with a cause tells its
+// clients: a Get waiting there fails with the cause's collective error and
+// text, and so do later calls, at once (no dialing again).
+func TestServerStopTellsWhy(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		cause error
+		want  error
+	}{
+		{fmt.Errorf("read rank 4's address: %w", collective.ErrTimeout), collective.ErrTimeout},
+		{fmt.Errorf("user said stop: %w", collective.ErrAborted), collective.ErrAborted},
+		{errors.New("disk on fire"), collective.ErrPeerLost},
+	} {
+		srv, err := ServeTCPStore(ctx, "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := DialTCPStore(ctx, srv.Addr().String(), TCPStoreOptions{DialTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending := make(chan error, 1)
+		go func() {
+			_, err := st.Get(ctx, "tcp/rank/4")
+			pending <- err
+		}()
+		waitWaiters(t, srv, "tcp/rank/4", 1)
+		if err := srv.Stop(c.cause); err != nil {
+			t.Fatal(err)
+		}
+		err = <-pending
+		var stop *ServerStoppedError
+		if !errors.Is(err, c.want) || !errors.As(err, &stop) || stop.Reason != c.cause.Error() {
+			t.Errorf("%v: waiting get: %v, want %v carrying the cause", c.cause, err, c.want)
+		}
+		start := time.Now()
+		if err := st.Set(ctx, "later", nil); !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.cause.Error()) {
+			t.Errorf("%v: later set: %v, want %v", c.cause, err, c.want)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("%v: later set took %v: it dialed again", c.cause, took)
+		}
+		st.Close()
+	}
+}
+
+// waitWaiters waits until key has n Gets waiting on srv.
+func waitWaiters(t *testing.T, srv *TCPServer, key string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		srv.mu.Lock()
+		got := len(srv.waiters[key])
+		srv.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d gets waiting on %q, want %d", got, key, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestCancelledGetIsForgotten: a Get whose ctx ended leaves no waiter
 // behind on the server.
 func TestCancelledGetIsForgotten(t *testing.T) {
@@ -150,19 +216,7 @@ func TestCancelledGetIsForgotten(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		srv.mu.Lock()
-		n := len(srv.waiters["w"])
-		srv.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d waiters left on the server after cancelled gets", n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitWaiters(t, srv, "w", 0) // the cancels reach the server
 }
 
 // TestServerSurvivesMalformedClients sends garbage on raw connections; each

@@ -61,10 +61,12 @@ def main():
     expect("Go: send to self/out of range", on.InvalidArgument, lambda: c.send(buf, n + 5), str(n + 5))
     c.barrier()
 
-    # A peer that never arrives: the rendezvous times out on every rank.
+    # A peer that never arrives: the rendezvous times out on every rank,
+    # naming it (also where rank 0, which serves the store, gives up first).
     t0 = time.time()
     expect("rendezvous timeout", on.Timeout,
-           lambda: on.Communicator(r, n + 1, host, port + 1, transport="tcp", connect_timeout_ms=2000, timeout_ms=2000))
+           lambda: on.Communicator(r, n + 1, host, port + 1, transport="tcp", connect_timeout_ms=2000, timeout_ms=2000),
+           "rank %d" % n)
     took = time.time() - t0
     if took > 30:
         raise AssertionError("rendezvous timeout took %.1f s, want about 2" % took)

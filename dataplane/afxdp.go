@@ -118,7 +118,7 @@ type AFXDPPort struct {
 	stats  PortStats
 }
 
-var _ Port = (*AFXDPPort)(nil)
+var _ Poller = (*AFXDPPort)(nil)
 
 // socketFlagsMu serialises changes of asavie/xdp's package-level bind flags.
 var socketFlagsMu sync.Mutex

@@ -77,6 +77,55 @@ func (p *AFXDPPort) Recv(pkts []Packet) (int, error) {
 	}
 }
 
+// TryRecv implements Poller: what the rx rings hold, without waiting.
+func (p *AFXDPPort) TryRecv(pkts []Packet) (int, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed.Load() {
+		return 0, ErrClosed
+	}
+	return p.drain(pkts), nil
+}
+
+// WaitRecv implements Poller: it parks in the netpoller (never spins)
+// until an rx ring has descriptors, the receive timeout passes or the port
+// closes.
+func (p *AFXDPPort) WaitRecv() error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var deadline time.Time
+	for {
+		if p.closed.Load() {
+			return ErrClosed
+		}
+		for _, q := range p.queues {
+			if q.sock.NumReceived() > 0 {
+				return nil
+			}
+		}
+		if err := p.wait(&deadline); err != nil {
+			return err
+		}
+	}
+}
+
+// TakeSpin implements Poller: always with BusyPoll; with BusyPollAuto
+// while this is the process's one such port, GOMAXPROCS >= 2 and nobody
+// else spins on it.
+func (p *AFXDPPort) TakeSpin() bool {
+	if p.opts.BusyPoll {
+		return true
+	}
+	return p.opts.BusyPollAuto && takeSpinSlot()
+}
+
+// DropSpin implements Poller.
+func (p *AFXDPPort) DropSpin() {
+	if !p.opts.BusyPoll && p.opts.BusyPollAuto {
+		spinners.Add(-1)
+	}
+}
+
 // A goroutine that spins keeps a run queue busy, and the Go scheduler then
 // polls the network only from sysmon: in a process with several ports (a
 // lab's ranks in one process) the receivers parked in the netpoller wake
@@ -88,15 +137,30 @@ func (p *AFXDPPort) Recv(pkts []Packet) (int, error) {
 var (
 	spinners  atomic.Int32 // Recv calls spinning now
 	busyPorts atomic.Int32 // open ports with BusyPollAuto (and not BusyPoll)
-	// spinProcs: GOMAXPROCS >= 2, read when a BusyPollAuto port opens (not
-	// per Recv: GOMAXPROCS takes the scheduler's lock).
-	spinProcs atomic.Bool
+	// spinProcs: GOMAXPROCS >= 2 (or EnvBusyPoll says always), read when a
+	// BusyPollAuto port opens (not per Recv: GOMAXPROCS takes the
+	// scheduler's lock); spinOff: EnvBusyPoll says off.
+	spinProcs, spinOff atomic.Bool
 )
 
-func noteSpinProcs() { spinProcs.Store(runtime.GOMAXPROCS(0) >= 2) }
+// EnvBusyPoll overrides the rule of BusyPollAuto ports, read when one
+// opens: "off" never spins; "always" spins whatever GOMAXPROCS is, still
+// only where the port is its process's one such port. With a RoCEv2
+// engine on the port the spinning goroutine is the one waiting for a
+// message, which processes the packets itself (rdma.Poller), so a rank
+// alone in its process can run GOMAXPROCS=1 ONET_BUSY_POLL=always: one
+// thread, no hand-offs (other goroutines of the process that wait on
+// sockets are then served only between spins).
+const EnvBusyPoll = "ONET_BUSY_POLL"
+
+func noteSpinProcs() {
+	v := os.Getenv(EnvBusyPoll)
+	spinOff.Store(v == "off")
+	spinProcs.Store(v == "always" || runtime.GOMAXPROCS(0) >= 2)
+}
 
 func takeSpinSlot() bool {
-	if busyPorts.Load() != 1 || !spinProcs.Load() {
+	if busyPorts.Load() != 1 || !spinProcs.Load() || spinOff.Load() {
 		return false
 	}
 	if spinners.Add(1) <= maxSpinners {

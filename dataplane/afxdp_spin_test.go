@@ -49,6 +49,24 @@ func TestSpinSlots(t *testing.T) {
 		dataplane.ReleaseSpinSlot()
 		t.Error("GOMAXPROCS 1: a spin slot")
 	}
+	// ONET_BUSY_POLL=always lifts the GOMAXPROCS rule (not the one-port
+	// rule); off forbids spinning.
+	for _, c := range []struct {
+		env   string
+		procs int
+		want  bool
+	}{{"always", 1, true}, {"off", 2, false}, {"auto", 2, true}, {"", 1, false}} {
+		t.Setenv(dataplane.EnvBusyPoll, c.env)
+		runtime.GOMAXPROCS(c.procs)
+		dataplane.NoteSpinProcs()
+		got := dataplane.TakeSpinSlot()
+		if got {
+			dataplane.ReleaseSpinSlot()
+		}
+		if got != c.want {
+			t.Errorf("%s=%q, GOMAXPROCS %d: spin %v, want %v", dataplane.EnvBusyPoll, c.env, c.procs, got, c.want)
+		}
+	}
 }
 
 // TestAFXDPBusyPollWithoutSpinSlot: BusyPollAuto ports that may not spin

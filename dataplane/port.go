@@ -105,6 +105,30 @@ type Port interface {
 	Close() error
 }
 
+// Poller is a Port whose receive side can also be polled without waiting,
+// so that a goroutine waiting for something the packets bring may run the
+// receive path itself (run to completion, no goroutine hand-off) while
+// another goroutine parks in WaitRecv for the idle times. AFXDPPort is one.
+//
+//   - TryRecv takes up to len(pkts) datagrams that have arrived, without
+//     waiting: (0, nil) when none has. Like Recv, it must not run
+//     concurrently with Recv or TryRecv: the caller serialises the receive
+//     direction (the RoCEv2 engine with a mutex).
+//   - WaitRecv waits until datagrams may have arrived, the receive timeout
+//     passes (ErrTimeout) or the port closes (ErrClosed). It takes nothing,
+//     so it may run concurrently with TryRecv (one WaitRecv at a time).
+//   - TakeSpin says whether a caller may spin on TryRecv now and, if so,
+//     holds a slot until DropSpin: the busy-poll rule of the port's options
+//     (AFXDPOptions.BusyPoll, BusyPollAuto). Call DropSpin once per
+//     TakeSpin that returned true.
+type Poller interface {
+	Port
+	TryRecv(pkts []Packet) (int, error)
+	WaitRecv() error
+	TakeSpin() bool
+	DropSpin()
+}
+
 // PortStats are a Port's counters. The port owns and updates them from its
 // Send and Recv goroutines; anyone may read them at any time with atomic
 // loads (telemetry reads them at scrape time).

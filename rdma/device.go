@@ -56,6 +56,34 @@ type CQ interface {
 	Close() error
 }
 
+// Poller is a Device whose receive processing a waiting application
+// goroutine may run itself, as a program polls a NIC's completion queue:
+// with a software engine (rocev2) the packets that complete its request
+// are then processed, and the request completed, on its own goroutine,
+// with no hand-off between goroutines on the way (run to completion).
+//
+// A waiter calls StartPolling; when it returns true it calls Poll in a
+// loop (then CQ.Poll) until what it waits for completed, and then
+// StopPolling. False means do not spin (no processor to spare, or the
+// device has nothing to poll): wait on the CQ instead.
+type Poller interface {
+	StartPolling() bool
+	// Poll runs the receive path once without waiting; completions it
+	// produced are in their CQs when it returns. It reports whether it
+	// processed anything (false also when another goroutine was at it).
+	Poll() bool
+	StopPolling()
+}
+
+// ReadyCQ is a CQ that signals that completions may be waiting without
+// taking them, for a consumer that must take and handle completions under
+// its own lock (so that two consumers never handle them out of order).
+type ReadyCQ interface {
+	CQ
+	// Ready has a value after a completion was added.
+	Ready() <-chan struct{}
+}
+
 // Errors a caller can act on.
 var (
 	ErrQueueFull     = errors.New("rdma: work queue full")

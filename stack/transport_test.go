@@ -153,6 +153,9 @@ type hostPool struct {
 	mu   sync.Mutex
 	l    *lab.Lab
 	busy []bool
+	// busyPoll forces busy-polling on the groups' AF_XDP ports
+	// (AFXDPOptions.BusyPoll): every waiter then polls (rdma.Poller).
+	busyPoll bool
 }
 
 // labGroup opens n ranks on n free hosts of the pool over AF_XDP; the
@@ -179,11 +182,12 @@ func (p *hostPool) labGroup(t testing.TB, n int, mtu rdma.MTU) []collective.Tran
 	if len(hosts) < n {
 		t.Fatalf("group of %d: only %d lab hosts free", n, len(hosts))
 	}
-	addrs := make([]netip.Addr, n)
-	for i, h := range hosts {
-		addrs[i] = h.Addr.Addr()
-	}
-	return openGroup(t, addrs, dataplane.TransportAFXDP, mtu, func(i int, fn func() error) error { return hosts[i].Do(fn) })
+	return openGroupWith(t, n, func(i int, fn func() error) error { return hosts[i].Do(fn) }, func(i int) stack.TransportOptions {
+		o := stack.TransportOptions{RDMA: stack.RDMAOptions{Addr: hosts[i].Addr.Addr(), Transport: dataplane.TransportAFXDP},
+			RoCEv2: rdmatransport.Options{MTU: mtu}}
+		o.RDMA.Port.AFXDP.BusyPoll = p.busyPoll
+		return o
+	})
 }
 
 func newHostPool(t testing.TB, hosts int) *hostPool {
@@ -201,6 +205,27 @@ func TestTransportConformanceLab(t *testing.T) {
 		tr := pool.labGroup(t, n, rdma.MTU2048)
 		if name := tr[0].(collective.Describer).Info().Name; name != "rocev2/af_xdp" {
 			t.Errorf("transport %s, want rocev2/af_xdp", name)
+		}
+		return tr
+	})
+}
+
+// TestTransportConformancePollingLab runs the suite with busy-polling
+// forced on every port, so that every waiter runs the engine's receive
+// path and the completions itself (request.Wait polling through
+// rdma.Poller) while the engines' own goroutines stand aside: the run to
+// completion path, which the default (several ports in one process: no
+// spinning) never takes.
+func TestTransportConformancePollingLab(t *testing.T) {
+	testutil.RequireRoot(t)
+	pool := newHostPool(t, 6)
+	pool.busyPoll = true
+	collectivetest.TestTransport(t, func(t *testing.T, n int) []collective.Transport {
+		tr := pool.labGroup(t, n, rdma.MTU2048)
+		for _, x := range tr {
+			if reason := x.(*stack.RoCEv2Transport).Engine.Caps().Reason; !strings.Contains(reason, ", busy-poll") {
+				t.Fatalf("port %q does not busy-poll", reason)
+			}
 		}
 		return tr
 	})

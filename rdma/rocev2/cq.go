@@ -18,7 +18,7 @@ type compQueue struct {
 	wake     chan struct{} // one-slot: signalled when a completion arrives
 }
 
-var _ rdma.CQ = (*compQueue)(nil)
+var _ rdma.ReadyCQ = (*compQueue)(nil)
 
 func newCompQueue(depth int) *compQueue {
 	return &compQueue{ring: make([]rdma.WC, depth), wake: make(chan struct{}, 1)}
@@ -77,6 +77,9 @@ func (c *compQueue) Wait(ctx context.Context, wcs []rdma.WC) (int, error) {
 		}
 	}
 }
+
+// Ready implements rdma.ReadyCQ.
+func (c *compQueue) Ready() <-chan struct{} { return c.wake }
 
 // Close implements rdma.CQ.
 func (c *compQueue) Close() error {

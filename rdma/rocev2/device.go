@@ -133,6 +133,7 @@ type Device struct {
 	mrs       *mrTable
 	stats     Stats
 	tx        txPath
+	rx        rxPath
 	qps       qpTable
 	closed    atomic.Bool
 	stop      chan struct{}
@@ -145,7 +146,10 @@ type Device struct {
 	epoch time.Time
 }
 
-var _ rdma.Device = (*Device)(nil)
+var (
+	_ rdma.Device = (*Device)(nil)
+	_ rdma.Poller = (*Device)(nil)
+)
 
 // Open starts an engine on opts.Port: a receive goroutine and a transmit
 // goroutine (for retransmission timers and work that did not fit inline).
@@ -168,6 +172,7 @@ func Open(opts Options) (*Device, error) {
 	d.cc.opts, d.cc.custom = opts.FlowControl, opts.NewFlowController
 	d.qps.init(opts.MaxQPs)
 	d.tx.init(d)
+	d.rx.init(d)
 	d.wg.Add(2)
 	go d.rxLoop()
 	go d.tx.loop()

@@ -9,7 +9,15 @@
 //     runs the responder (PSN checks, placement into registered memory,
 //     RNR and access NAKs, duplicates) and the requester's response
 //     handling (ACKs, NAKs, READ responses, atomic ACKs), and after each
-//     batch sends the coalesced ACKs, NAKs and CNPs;
+//     batch sends the coalesced ACKs, NAKs and CNPs. On a port that can be
+//     polled (dataplane.Poller: AF_XDP) an application goroutine waiting
+//     for a completion may run this receive path itself (rdma.Poller:
+//     StartPolling, Poll, StopPolling; rdmatransport's waiters do), under
+//     the same lock, while the receive goroutine stands aside: the packet
+//     that completes a request is then processed on the goroutine waiting
+//     for it. Spinning follows the port's busy-poll rule
+//     (dataplane.Poller.TakeSpin); the receive goroutine itself spins for
+//     a while after traffic under that rule when nobody polls;
 //   - posting goroutines (PostSend/PostRecv) queue requests and, when the
 //     transmit path is free, send inline;
 //   - the transmit goroutine (txPath.loop) sends what did not fit inline,

@@ -2,33 +2,136 @@ package rocev2
 
 import (
 	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opennetworks/onetdp/dataplane"
 	"github.com/opennetworks/onetdp/rdma/rocev2/wire"
 )
 
-// rxBatch is how many packets the receive goroutine takes per Recv.
+// rxBatch is how many packets the receive path takes per Recv.
 const rxBatch = 64
 
-// rxLoop is the receive goroutine: it decodes, checks the ICRC, dispatches
-// by destination QP, and after every batch sends the coalesced ACKs, the
-// NAKs and the CNPs the batch produced.
+// rxTimeout is how long the receive goroutine waits before it looks at
+// whether the engine closed.
+const rxTimeout = 50 * time.Millisecond
+
+// rxPath is the receive direction: the scratch of one batch and, where the
+// port is a dataplane.Poller, the lock that lets a waiting application
+// goroutine run it (Device.Poll) instead of the receive goroutine.
+type rxPath struct {
+	mu    sync.Mutex // held while taking and processing a batch (Poller ports)
+	pkts  []dataplane.Packet
+	ctrls []ctrl
+	acks  []*queuePair
+	cnps  []*queuePair
+	p     wire.Packet
+
+	// poller is the port as a Poller, nil when it is not one.
+	poller dataplane.Poller
+	// spinMu guards spinHeld: the engine holds the port's spin slot
+	// (Poller.TakeSpin), for the receive goroutine's own spinning or for
+	// the application goroutines that poll (StartPolling).
+	spinMu   sync.Mutex
+	spinHeld bool
+	// polling counts the goroutines between StartPolling and StopPolling;
+	// while there are any the receive goroutine stays out of their way.
+	polling atomic.Int32
+	// idle is signalled when polling drops to zero.
+	idle chan struct{}
+}
+
+func (x *rxPath) init(d *Device) {
+	x.pkts = make([]dataplane.Packet, rxBatch)
+	for i := range x.pkts {
+		x.pkts[i].Buf = make([]byte, 0, d.port.MaxPayload())
+	}
+	x.poller, _ = d.port.(dataplane.Poller)
+	x.idle = make(chan struct{}, 1)
+}
+
+// takeSpin makes sure the engine holds the port's spin slot and, when it
+// does and poll is set, counts one more polling goroutine.
+func (x *rxPath) takeSpin(poll bool) bool {
+	x.spinMu.Lock()
+	defer x.spinMu.Unlock()
+	if !x.spinHeld {
+		x.spinHeld = x.poller.TakeSpin()
+	}
+	if x.spinHeld && poll {
+		x.polling.Add(1)
+	}
+	return x.spinHeld
+}
+
+// dropSpin gives the spin slot back unless someone polls (or always,
+// when the engine stops).
+func (x *rxPath) dropSpin(always bool) {
+	x.spinMu.Lock()
+	defer x.spinMu.Unlock()
+	if x.spinHeld && (always || x.polling.Load() == 0) {
+		x.poller.DropSpin()
+		x.spinHeld = false
+	}
+}
+
+// rxLoop is the receive goroutine. On a Poller port it spins on the rings
+// for a while after traffic when the port's busy-poll rule allows, then
+// parks until packets arrive, and stands aside while an application
+// goroutine polls; on other ports it blocks in Recv.
 func (d *Device) rxLoop() {
 	defer d.wg.Done()
-	pkts := make([]dataplane.Packet, rxBatch)
-	for i := range pkts {
-		pkts[i].Buf = make([]byte, 0, d.port.MaxPayload())
+	d.port.SetRecvTimeout(rxTimeout)
+	x := &d.rx
+	if x.poller == nil {
+		d.recvLoop()
+		return
 	}
-	var (
-		ctrls []ctrl
-		acks  []*queuePair
-		cnps  []*queuePair
-		p     wire.Packet
-	)
-	d.port.SetRecvTimeout(50 * time.Millisecond)
+	defer x.dropSpin(true)
+	aside := time.NewTimer(time.Hour)
+	defer aside.Stop()
+	for !d.closed.Load() {
+		if x.polling.Load() > 0 {
+			// Whoever polls takes the packets; look again when it stops (or
+			// after a while, should a wake-up be missed).
+			aside.Reset(time.Millisecond)
+			select {
+			case <-x.idle:
+			case <-aside.C:
+			case <-d.stop:
+				return
+			}
+			continue
+		}
+		if x.takeSpin(false) && d.spin() {
+			continue // someone started polling
+		}
+		x.dropSpin(false)
+		err := x.poller.WaitRecv()
+		if errors.Is(err, dataplane.ErrTimeout) {
+			continue
+		}
+		if err != nil {
+			return // closed
+		}
+		x.mu.Lock()
+		n, err := x.poller.TryRecv(x.pkts)
+		if n > 0 {
+			d.processBatch(n)
+		}
+		x.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// recvLoop is the receive goroutine on a port that cannot be polled.
+func (d *Device) recvLoop() {
 	for {
-		n, err := d.port.Recv(pkts)
+		n, err := d.port.Recv(d.rx.pkts)
 		if errors.Is(err, dataplane.ErrTimeout) {
 			if d.closed.Load() {
 				return
@@ -38,58 +141,137 @@ func (d *Device) rxLoop() {
 		if err != nil {
 			return // closed
 		}
-		now := time.Now()
-		ctrls, acks, cnps = ctrls[:0], acks[:0], cnps[:0]
-		for i := range pkts[:n] {
-			pk := &pkts[i]
-			d.stats.RxPackets.Add(1)
-			d.stats.RxBytes.Add(uint64(len(pk.Buf)))
-			if err := wire.Decode(pk.Buf, &p); err != nil {
-				d.stats.Malformed.Add(1)
-				continue
-			}
-			if !d.checkICRC(pk) {
-				d.stats.ICRCErrors.Add(1)
-				continue
-			}
-			q := d.qps.get(p.DestQP)
-			if q == nil {
-				d.stats.UnknownQP.Add(1)
-				continue
-			}
-			switch {
-			case p.OpCode == wire.OpCNP:
-				d.stats.CNPsRcvd.Add(1)
-				q.onCNP(now)
-			case p.OpCode.IsRequest():
-				ce := ceMarked(pk.TOS)
-				c, send := q.onRequest(&p, ce, now)
-				if send {
-					ctrls = append(ctrls, c)
-				}
-				if !containsQP(acks, q) {
-					acks = append(acks, q)
-				}
-				if ce && q.cnpDue(now) && !containsQP(cnps, q) {
-					cnps = append(cnps, q)
-				}
-			default:
-				q.onResponse(&p, now)
-				// READ responses are data too: congestion on them is
-				// notified to the responder's QP.
-				if ceMarked(pk.TOS) && p.OpCode.IsReadResponse() && q.cnpDue(now) && !containsQP(cnps, q) {
-					cnps = append(cnps, q)
-				}
-			}
-		}
-		for _, q := range acks {
-			if c, ok := q.takeAck(); ok {
-				ctrls = append(ctrls, c)
-			}
-		}
-		d.tx.sendCtrl(ctrls, cnps)
-		d.tx.pumpIfIdle()
+		d.processBatch(n)
 	}
+}
+
+// spinBudget is how long the receive goroutine spins on the rings after
+// the last packet before it parks.
+const spinBudget = dataplane.DefaultBusyPollBudget
+
+// spin polls the rings until spinBudget passes without a packet, the
+// engine closes or an application goroutine starts polling (true).
+func (d *Device) spin() bool {
+	x := &d.rx
+	last := time.Now()
+	for i := 1; ; i++ {
+		if x.polling.Load() > 0 {
+			return true
+		}
+		if d.Poll() {
+			i = 0
+		}
+		if i%64 == 0 {
+			runtime.Gosched()
+			now := time.Now()
+			if i == 0 {
+				last = now
+			} else if now.Sub(last) > spinBudget || d.closed.Load() {
+				return false
+			}
+		}
+	}
+}
+
+// Poll implements rdma.Poller: it runs the receive path once, without
+// waiting, on the calling goroutine. It does nothing (false) on a port
+// that is not a dataplane.Poller or while another goroutine holds the
+// receive path.
+func (d *Device) Poll() bool {
+	x := &d.rx
+	if x.poller == nil || !x.mu.TryLock() {
+		return false
+	}
+	n, _ := x.poller.TryRecv(x.pkts)
+	if n > 0 {
+		d.processBatch(n)
+	}
+	x.mu.Unlock()
+	return n > 0
+}
+
+// StartPolling implements rdma.Poller: true when the port lets a caller
+// spin on it now (dataplane.Poller.TakeSpin: busy-polling on and, for
+// BusyPollAuto, this process's one such port with a processor to spare);
+// the receive goroutine then leaves the packets to the callers until the
+// last StopPolling.
+func (d *Device) StartPolling() bool {
+	x := &d.rx
+	if x.poller == nil || d.closed.Load() {
+		return false
+	}
+	return x.takeSpin(true)
+}
+
+// StopPolling implements rdma.Poller; call it once per StartPolling that
+// returned true.
+func (d *Device) StopPolling() {
+	x := &d.rx
+	if x.polling.Add(-1) == 0 {
+		select {
+		case x.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// processBatch decodes x.pkts[:n], checks the ICRC, dispatches by
+// destination QP, and then sends the coalesced ACKs, the NAKs and the CNPs
+// the batch produced. The receive direction is the caller's.
+func (d *Device) processBatch(n int) {
+	x := &d.rx
+	now := time.Now()
+	x.ctrls, x.acks, x.cnps = x.ctrls[:0], x.acks[:0], x.cnps[:0]
+	p := &x.p
+	for i := range x.pkts[:n] {
+		pk := &x.pkts[i]
+		d.stats.RxPackets.Add(1)
+		d.stats.RxBytes.Add(uint64(len(pk.Buf)))
+		if err := wire.Decode(pk.Buf, p); err != nil {
+			d.stats.Malformed.Add(1)
+			continue
+		}
+		if !d.checkICRC(pk) {
+			d.stats.ICRCErrors.Add(1)
+			continue
+		}
+		q := d.qps.get(p.DestQP)
+		if q == nil {
+			d.stats.UnknownQP.Add(1)
+			continue
+		}
+		switch {
+		case p.OpCode == wire.OpCNP:
+			d.stats.CNPsRcvd.Add(1)
+			q.onCNP(now)
+		case p.OpCode.IsRequest():
+			ce := ceMarked(pk.TOS)
+			c, send := q.onRequest(p, ce, now)
+			if send {
+				x.ctrls = append(x.ctrls, c)
+			}
+			if !containsQP(x.acks, q) {
+				x.acks = append(x.acks, q)
+			}
+			if ce && q.cnpDue(now) && !containsQP(x.cnps, q) {
+				x.cnps = append(x.cnps, q)
+			}
+		default:
+			q.onResponse(p, now)
+			// READ responses are data too: congestion on them is
+			// notified to the responder's QP.
+			if ceMarked(pk.TOS) && p.OpCode.IsReadResponse() && q.cnpDue(now) && !containsQP(x.cnps, q) {
+				x.cnps = append(x.cnps, q)
+			}
+		}
+	}
+	for _, q := range x.acks {
+		if c, ok := q.takeAck(); ok {
+			x.ctrls = append(x.ctrls, c)
+		}
+	}
+	d.tx.sendCtrl(x.ctrls, x.cnps)
+	d.tx.pumpIfIdle()
 }
 
 func containsQP(qs []*queuePair, q *queuePair) bool {

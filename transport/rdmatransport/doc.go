@@ -49,7 +49,12 @@
 //
 // One progress goroutine blocks on the completion queue and does all of
 // the above under the transport's lock; Isend and Irecv take the same lock
-// and post at once when credits allow. Memory is bounded: slots are fixed,
+// and post at once when credits allow. On a device that lets waiters poll
+// (rdma.Poller with an rdma.ReadyCQ: the RoCEv2 engine) a request's Wait
+// runs the device's receive path and the completions itself, under the
+// same lock, while the device allows it to spin and traffic keeps
+// arriving; completions are always taken from the queue under the lock,
+// so the progress goroutine and waiters never handle them out of order. Memory is bounded: slots are fixed,
 // queues hold only what callers posted.
 //
 // # Ending

@@ -9,12 +9,38 @@ import (
 )
 
 // progress drains the completion queue until ctx ends: the transport's one
-// background goroutine.
+// background goroutine. With a ReadyCQ it takes completions under the
+// lock, as waiters that poll (drive) do, so that the two never handle
+// completions out of order; with another CQ it waits in CQ.Wait.
 func (t *Transport) progress(ctx context.Context) {
 	defer close(t.progressDone)
 	wcs := make([]rdma.WC, 64)
 	for {
-		n, err := t.cq.Wait(ctx, wcs)
+		var n int
+		var err error
+		if t.readyCQ != nil {
+			t.mu.Lock()
+			n, err = t.cq.Poll(wcs)
+			if n > 0 {
+				t.handle(wcs[:n])
+			}
+			t.mu.Unlock()
+			if n == 0 && err == nil {
+				select {
+				case <-t.readyCQ.Ready():
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
+		} else {
+			n, err = t.cq.Wait(ctx, wcs)
+			if n > 0 {
+				t.mu.Lock()
+				t.handle(wcs[:n])
+				t.mu.Unlock()
+			}
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				// The queue overflowed or closed under us: nothing more can
@@ -29,17 +55,34 @@ func (t *Transport) progress(ctx context.Context) {
 			}
 			return
 		}
-		t.mu.Lock()
-		for i := range wcs[:n] {
-			t.onCompletion(&wcs[i])
+	}
+}
+
+// handle processes completions and then sends what they let go; t.mu is
+// held.
+func (t *Transport) handle(wcs []rdma.WC) {
+	for i := range wcs {
+		t.onCompletion(&wcs[i])
+	}
+	for _, p := range t.peers {
+		if p != nil {
+			t.pump(p)
 		}
-		for _, p := range t.peers {
-			if p != nil {
-				t.pump(p)
-			}
+	}
+}
+
+// drive runs the device's receive path and handles the completions there
+// are, on the calling goroutine (a waiter that polls, see request.Wait);
+// it reports whether packets arrived. wcs is the caller's scratch.
+func (t *Transport) drive(wcs []rdma.WC) bool {
+	got := t.poller.Poll()
+	if t.mu.TryLock() { // else someone else handles completions now
+		if n, _ := t.cq.Poll(wcs); n > 0 {
+			t.handle(wcs[:n])
 		}
 		t.mu.Unlock()
 	}
+	return got
 }
 
 func (t *Transport) onCompletion(wc *rdma.WC) {

@@ -1,6 +1,10 @@
 package rdmatransport
 
 import (
+	"context"
+	"runtime"
+	"time"
+
 	"github.com/opennetworks/onetdp/collective"
 	"github.com/opennetworks/onetdp/rdma"
 )
@@ -9,6 +13,7 @@ import (
 // belong to the transport's lock.
 type request struct {
 	collective.Completion
+	t *Transport
 
 	peer int
 	tag  collective.Tag
@@ -30,10 +35,59 @@ type request struct {
 
 var _ collective.Request = (*request)(nil)
 
-func newRequest(peer int, tag collective.Tag, b []byte, send bool) *request {
-	r := &request{peer: peer, tag: tag, buf: b, send: send}
+func (t *Transport) newRequest(peer int, tag collective.Tag, b []byte, send bool) *request {
+	r := &request{t: t, peer: peer, tag: tag, buf: b, send: send}
 	r.Init()
 	return r
+}
+
+// pollIdle is how long a waiter that polls goes on without anything
+// arriving before it parks (and leaves the packets to the engine's own
+// goroutine).
+const pollIdle = 200 * time.Microsecond
+
+// Wait implements collective.Request. On a device that lets waiters poll
+// (rdma.Poller, with a CQ the transport can share: rdma.ReadyCQ) it runs
+// the receive path and the completions itself, so that a small message
+// completes with no goroutine hand-off, for as long as traffic keeps
+// arriving (pollIdle); then, or where the device says not to spin, it
+// parks until the progress goroutine completes the request.
+func (r *request) Wait(ctx context.Context) error {
+	if done, err := r.Test(); done {
+		return err
+	}
+	if t := r.t; t.poller != nil && t.poller.StartPolling() {
+		r.poll(ctx)
+		t.poller.StopPolling()
+	}
+	return r.Completion.Wait(ctx)
+}
+
+// poll drives the transport until r completes, ctx ends or nothing has
+// arrived for pollIdle.
+func (r *request) poll(ctx context.Context) {
+	var wcs [16]rdma.WC
+	done := r.Done()
+	last := time.Now()
+	for i := 1; ; i++ {
+		if r.t.drive(wcs[:]) {
+			i = 0
+		}
+		select {
+		case <-done:
+			return
+		default:
+		}
+		if i%64 == 0 {
+			runtime.Gosched()
+			now := time.Now()
+			if i == 0 {
+				last = now
+			} else if now.Sub(last) > pollIdle || ctx.Err() != nil {
+				return
+			}
+		}
+	}
 }
 
 // idTable hands out 32-bit ids for requests in a rendezvous: 20 bits of

@@ -50,6 +50,11 @@ func (t *Transport) setup(ctx context.Context) error {
 	if t.cq, err = o.Device.CreateCQ(max(1, (o.Size-1)*perPeer+64)); err != nil {
 		return fmt.Errorf("create cq: %w", err)
 	}
+	if p, ok := o.Device.(rdma.Poller); ok {
+		if rc, ok := t.cq.(rdma.ReadyCQ); ok {
+			t.poller, t.readyCQ = p, rc
+		}
+	}
 	t.mrc = newMRCache(t.pd, o.MRCache)
 	t.peers = make([]*peer, o.Size)
 	local := endpoint{gid: o.Device.GIDs()[0], mtu: o.MTU, host: o.Host, qpn: make([]uint32, o.Size), psn: make([]uint32, o.Size)}

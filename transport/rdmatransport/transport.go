@@ -22,6 +22,10 @@ type Transport struct {
 	pd       rdma.PD
 	cq       rdma.CQ
 	hosts    []string
+	// poller and readyCQ are the device and CQ as rdma.Poller and
+	// rdma.ReadyCQ, both set or both nil: waiters then poll (request.Wait).
+	poller  rdma.Poller
+	readyCQ rdma.ReadyCQ
 
 	mu       sync.Mutex
 	peers    []*peer // nil at this rank
@@ -120,7 +124,7 @@ func (t *Transport) Isend(peer int, tag collective.Tag, b []byte) (collective.Re
 	if err := t.checkArgs("send to", peer, b); err != nil {
 		return nil, err
 	}
-	r := newRequest(peer, tag, b, true)
+	r := t.newRequest(peer, tag, b, true)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -149,7 +153,7 @@ func (t *Transport) Irecv(peer int, tag collective.Tag, b []byte) (collective.Re
 	if err := t.checkArgs("receive from", peer, b); err != nil {
 		return nil, err
 	}
-	r := newRequest(peer, tag, b, false)
+	r := t.newRequest(peer, tag, b, false)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {

@@ -54,8 +54,9 @@
 // runs the device's receive path and the completions itself, under the
 // same lock, while the device allows it to spin and traffic keeps
 // arriving; completions are always taken from the queue under the lock,
-// so the progress goroutine and waiters never handle them out of order. Memory is bounded: slots are fixed,
-// queues hold only what callers posted.
+// so the progress goroutine and waiters never handle them out of order.
+// Memory is bounded: slots are fixed, queues hold only what callers
+// posted.
 //
 // # Ending
 //

@@ -69,8 +69,10 @@ func TestCCDCQCN(t *testing.T) {
 	if ms.CNPsRcvd == 0 || mb.dev.Stats().CNPsSent.Load() == 0 {
 		t.Fatalf("marked: sender heard %d CNPs, receiver sent %d", ms.CNPsRcvd, mb.dev.Stats().CNPsSent.Load())
 	}
-	if !(lo < ccLineRate/2) {
-		t.Fatalf("marked: lowest rate %.0f bit/s while the transfer ran, want below half the line rate", lo)
+	// The first CNP halves the rate (alpha starts at 1); the sampler, which
+	// may be starved on a busy machine, need not see the later cuts.
+	if !(lo <= ccLineRate/2) {
+		t.Fatalf("marked: lowest rate %.0f bit/s while the transfer ran, want at most half the line rate", lo)
 	}
 	// Goodput itself depends on how busy the machine is (go test runs
 	// packages in parallel): the controller's state above is the assertion;

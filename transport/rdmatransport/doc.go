@@ -21,7 +21,9 @@
 // address and key) and, for eager data, the payload.
 //
 //   - Eager: a message of at most Options.EagerMax bytes is copied into a
-//     send slot and sent at once. If a receive is posted for it, the
+//     send slot and sent at once; the send is then done (the caller's
+//     buffer is free, as after a socket write), and the slot comes back
+//     when the peer acknowledges it. If a receive is posted for it, the
 //     receiver copies it out and re-posts the slot; if not, the slot holds
 //     it (no copy, no allocation) until Irecv takes it.
 //   - Rendezvous: a larger message (or a small one when eager credits run

@@ -238,8 +238,15 @@ func (t *Transport) pump(p *peer) {
 		var err error
 		switch it.kind {
 		case outEager:
+			// The payload is copied into the slot, so the send is done
+			// once posted, as a kernel socket's is once written: the
+			// caller's buffer is free, and waiting for the peer's ACK
+			// would only add its way back to the message's latency. A
+			// peer lost later fails the receives and sends after it.
 			h := header{kind: msgEager, length: uint32(len(r.buf)), tag: uint64(it.tag)}
-			err = t.postSlot(p, &h, r.buf, r)
+			if err = t.postSlot(p, &h, r.buf, nil); err == nil {
+				t.complete(r, nil)
+			}
 			t.stats.EagerSends.Add(1)
 		case outRTS:
 			if r.id == 0 {

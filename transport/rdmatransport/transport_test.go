@@ -317,20 +317,28 @@ func TestClose(t *testing.T) {
 }
 
 // TestPeerVanishes: a peer whose device stops (no goodbye) is lost once
-// the retries run out.
+// the retries run out. An eager send is done once its copy is posted (as
+// a socket write is), so the loss shows in what waits for the peer: a
+// receive, a rendezvous send.
 func TestPeerVanishes(t *testing.T) {
 	tr := fakeGroup(t, 2, func(o *rdmatransport.Options) { o.Timeout = 8; o.RetryCnt = 2 }) // 1 ms
 	tr[1].Device().Close()
 	start := time.Now()
-	err := wait(t, "", mustReq(t)(tr[0].Isend(1, 1, []byte("hello"))))
-	if !errors.Is(err, collective.ErrPeerLost) {
-		t.Fatalf("send to a vanished peer: %v, want ErrPeerLost", err)
+	if err := wait(t, "", mustReq(t)(tr[0].Isend(1, 1, []byte("hello")))); err != nil {
+		t.Fatalf("eager send: %v, want done once posted", err)
+	}
+	big := mustReq(t)(tr[0].Isend(1, 2, make([]byte, 1<<20)))
+	if err := wait(t, "", mustReq(t)(tr[0].Irecv(1, 1, make([]byte, 5)))); !errors.Is(err, collective.ErrPeerLost) {
+		t.Fatalf("receive from a vanished peer: %v, want ErrPeerLost", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v to notice", d)
 	}
-	if err := wait(t, "", mustReq(t)(tr[0].Irecv(1, 1, make([]byte, 5)))); !errors.Is(err, collective.ErrPeerLost) {
-		t.Errorf("receive from a lost peer: %v, want ErrPeerLost", err)
+	if err := wait(t, "", big); !errors.Is(err, collective.ErrPeerLost) {
+		t.Errorf("rendezvous send to a vanished peer: %v, want ErrPeerLost", err)
+	}
+	if err := wait(t, "", mustReq(t)(tr[0].Isend(1, 1, []byte("again")))); !errors.Is(err, collective.ErrPeerLost) {
+		t.Errorf("send after the peer was lost: %v, want ErrPeerLost", err)
 	}
 }
 

@@ -91,6 +91,7 @@ var rocev2Fields = []fieldSpec[rocev2.Stats]{
 	{"error_naks_received_total", "NAKs other than sequence and RNR received.", func(s *rocev2.Stats) uint64 { return ld(&s.ErrNAKsRcvd) }},
 	{"acks_sent_total", "ACKs sent.", func(s *rocev2.Stats) uint64 { return ld(&s.AcksSent) }},
 	{"acks_received_total", "ACKs received.", func(s *rocev2.Stats) uint64 { return ld(&s.AcksRcvd) }},
+	{"acks_held_total", "ACKs kept back to go out with the next transmit.", func(s *rocev2.Stats) uint64 { return ld(&s.AcksHeld) }},
 	{"duplicate_requests_total", "Duplicate requests received.", func(s *rocev2.Stats) uint64 { return ld(&s.DuplicateRequests) }},
 	{"cnps_sent_total", "Congestion notification packets sent.", func(s *rocev2.Stats) uint64 { return ld(&s.CNPsSent) }},
 	{"cnps_received_total", "Congestion notification packets received.", func(s *rocev2.Stats) uint64 { return ld(&s.CNPsRcvd) }},

@@ -172,6 +172,7 @@ func statsByName(s *rocev2.Stats, labels string) map[string]float64 {
 		"RNRNAKsSent": "rnr_naks_sent_total", "RNRNAKsRcvd": "rnr_naks_received_total",
 		"AccessNAKsSent": "access_naks_sent_total", "ErrNAKsRcvd": "error_naks_received_total",
 		"AcksSent": "acks_sent_total", "AcksRcvd": "acks_received_total",
+		"AcksHeld":          "acks_held_total",
 		"DuplicateRequests": "duplicate_requests_total",
 		"CNPsSent":          "cnps_sent_total", "CNPsRcvd": "cnps_received_total",
 		"CERcvd": "ce_packets_received_total", "ICRCErrors": "icrc_errors_total",

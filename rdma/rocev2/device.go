@@ -108,12 +108,16 @@ type Stats struct {
 	AccessNAKsSent           atomic.Uint64 // remote access / invalid request NAKs sent
 	ErrNAKsRcvd              atomic.Uint64 // NAKs other than sequence and RNR received
 	AcksSent, AcksRcvd       atomic.Uint64
-	DuplicateRequests        atomic.Uint64
-	CNPsSent, CNPsRcvd       atomic.Uint64
-	CERcvd                   atomic.Uint64 // data packets that arrived CE-marked
-	ICRCErrors, Malformed    atomic.Uint64 // dropped on receive
-	UnknownQP                atomic.Uint64 // dropped: no such QP or QP not ready
-	TxStalls                 atomic.Uint64 // Send calls that could not hand over the whole batch
+	// AcksHeld counts ACKs of SENDs kept back, after a polled receive,
+	// to go out with the next transmit (one system call for both) or
+	// after ackHold.
+	AcksHeld              atomic.Uint64
+	DuplicateRequests     atomic.Uint64
+	CNPsSent, CNPsRcvd    atomic.Uint64
+	CERcvd                atomic.Uint64 // data packets that arrived CE-marked
+	ICRCErrors, Malformed atomic.Uint64 // dropped on receive
+	UnknownQP             atomic.Uint64 // dropped: no such QP or QP not ready
+	TxStalls              atomic.Uint64 // Send calls that could not hand over the whole batch
 	// OpLatency[c] is the time from PostSend to completion of the
 	// successful requests of class c (signaled or not; failed and flushed
 	// requests are left out): recorded under the QP's lock by whichever
@@ -130,14 +134,18 @@ type Device struct {
 	gid   rdma.GID
 	// txSrcPort: the port honours per-packet UDP source ports (entropy).
 	txSrcPort bool
-	mrs       *mrTable
-	stats     Stats
-	tx        txPath
-	rx        rxPath
-	qps       qpTable
-	closed    atomic.Bool
-	stop      chan struct{}
-	wg        sync.WaitGroup
+	// holdAcks: ACKs produced by a polled receive may wait (ackHold) for
+	// a transmit to ride with; not under a delay-based controller (or one
+	// we do not know), whose round-trip samples the wait would stretch.
+	holdAcks bool
+	mrs      *mrTable
+	stats    Stats
+	tx       txPath
+	rx       rxPath
+	qps      qpTable
+	closed   atomic.Bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
 	// cc is the flow-control choice for new QPs; cnpFromParams: the CNP
 	// interval follows the DCQCN parameters (Options.CNPInterval unset).
 	cc            ccConfig
@@ -170,6 +178,7 @@ func Open(opts Options) (*Device, error) {
 	}
 	d.cnpFromParams = cnpFromParams
 	d.cc.opts, d.cc.custom = opts.FlowControl, opts.NewFlowController
+	d.holdAcks = opts.FlowControl.Kind != FlowControlDelay && opts.NewFlowController == nil
 	d.qps.init(opts.MaxQPs)
 	d.tx.init(d)
 	d.rx.init(d)

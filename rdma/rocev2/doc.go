@@ -17,7 +17,13 @@
 //     that completes a request is then processed on the goroutine waiting
 //     for it. Spinning follows the port's busy-poll rule
 //     (dataplane.Poller.TakeSpin); the receive goroutine itself spins for
-//     a while after traffic under that rule when nobody polls;
+//     a while after traffic under that rule when nobody polls. A polled
+//     batch of SENDs keeps its ACKs staged for the next transmit (the
+//     answer a receiver usually sends), so that both leave in one system
+//     call; they go anyway after 50 µs (whoever polls, the receive
+//     goroutine before it parks, the transmit goroutine's tick), and never
+//     under a delay-based controller, whose RTT samples they would stretch
+//     (Stats.AcksHeld counts them);
 //   - posting goroutines (PostSend/PostRecv) queue requests and, when the
 //     transmit path is free, send inline;
 //   - the transmit goroutine (txPath.loop) sends what did not fit inline,

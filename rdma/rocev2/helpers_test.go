@@ -23,6 +23,8 @@ type side struct {
 	buf []byte
 	mr  rdma.MR
 	psn uint32
+	// pport is the port when the pair was made with pairOptions.poll.
+	pport *porttest.PollPort
 }
 
 type pairOptions struct {
@@ -34,6 +36,7 @@ type pairOptions struct {
 	rnrRetry uint8
 	depth    int
 	engine   rocev2.Options
+	poll     bool // ports are porttest.PollPorts (dataplane.Pollers)
 }
 
 func (o *pairOptions) defaults() {
@@ -135,12 +138,22 @@ func fakePair(t testing.TB, no porttest.NetworkOptions, o pairOptions) (*porttes
 	n := porttest.NewNetwork(no)
 	var sides [2]*side
 	for i, ip := range []string{"198.18.0.1", "198.18.0.2"} {
-		port, err := n.NewPort(netip.AddrPortFrom(netip.MustParseAddr(ip), rocev2.UDPPort))
+		addr := netip.AddrPortFrom(netip.MustParseAddr(ip), rocev2.UDPPort)
+		var port dataplane.Port
+		var pport *porttest.PollPort
+		var err error
+		if o.poll {
+			pport, err = n.NewPollPort(addr)
+			port = pport
+		} else {
+			port, err = n.NewPort(addr)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		dev := openDevice(t, port, o.engine)
 		sides[i] = newSide(t, dev, o, uint32(0xFFFF00+i*7)) // PSNs near the 24-bit wrap
+		sides[i].pport = pport
 	}
 	connect(t, sides[0], sides[1], o)
 	return n, sides[0], sides[1]

@@ -109,6 +109,7 @@ func (d *Device) rxLoop() {
 			continue // someone started polling
 		}
 		x.dropSpin(false)
+		d.tx.flushHeld(time.Time{}, true) // nobody polls now to send them
 		err := x.poller.WaitRecv()
 		if errors.Is(err, dataplane.ErrTimeout) {
 			continue
@@ -119,7 +120,7 @@ func (d *Device) rxLoop() {
 		x.mu.Lock()
 		n, err := x.poller.TryRecv(x.pkts)
 		if n > 0 {
-			d.processBatch(n)
+			d.processBatch(n, false)
 		}
 		x.mu.Unlock()
 		if err != nil {
@@ -141,7 +142,7 @@ func (d *Device) recvLoop() {
 		if err != nil {
 			return // closed
 		}
-		d.processBatch(n)
+		d.processBatch(n, false)
 	}
 }
 
@@ -182,9 +183,12 @@ func (d *Device) Poll() bool {
 	if x.poller == nil || !x.mu.TryLock() {
 		return false
 	}
+	if d.tx.heldAt.Load() != 0 {
+		d.tx.flushHeld(time.Now(), false)
+	}
 	n, _ := x.poller.TryRecv(x.pkts)
 	if n > 0 {
-		d.processBatch(n)
+		d.processBatch(n, d.holdAcks)
 	}
 	x.mu.Unlock()
 	return n > 0
@@ -217,12 +221,19 @@ func (d *Device) StopPolling() {
 
 // processBatch decodes x.pkts[:n], checks the ICRC, dispatches by
 // destination QP, and then sends the coalesced ACKs, the NAKs and the CNPs
-// the batch produced. The receive direction is the caller's.
-func (d *Device) processBatch(n int) {
+// the batch produced. The receive direction is the caller's. With hold
+// (a polled receive), the ACKs of a batch of SENDs may wait up to ackHold
+// for the next transmit to go out with (txPath.sendCtrl).
+func (d *Device) processBatch(n int, hold bool) {
 	x := &d.rx
 	now := time.Now()
 	x.ctrls, x.acks, x.cnps = x.ctrls[:0], x.acks[:0], x.cnps[:0]
 	p := &x.p
+	// Only the ACKs of SENDs are held: a SEND meets a receive the
+	// application posted and usually answers, and the answer carries the
+	// ACK. WRITEs, READs and atomics are answered at once (a requester
+	// that waits for a WRITE's completion, as a rendezvous does, would
+	// otherwise wait ackHold).
 	for i := range x.pkts[:n] {
 		pk := &x.pkts[i]
 		d.stats.RxPackets.Add(1)
@@ -245,6 +256,7 @@ func (d *Device) processBatch(n int) {
 			d.stats.CNPsRcvd.Add(1)
 			q.onCNP(now)
 		case p.OpCode.IsRequest():
+			hold = hold && p.OpCode.IsSend()
 			ce := ceMarked(pk.TOS)
 			c, send := q.onRequest(p, ce, now)
 			if send {
@@ -270,7 +282,7 @@ func (d *Device) processBatch(n int) {
 			x.ctrls = append(x.ctrls, c)
 		}
 	}
-	d.tx.sendCtrl(x.ctrls, x.cnps)
+	d.tx.sendCtrl(x.ctrls, x.cnps, hold, now)
 	d.tx.pumpIfIdle()
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opennetworks/onetdp/dataplane"
@@ -22,6 +23,12 @@ type txPath struct {
 	bufs   [][]byte
 	n      int
 	active []*queuePair // QPs with work, owned under mu
+
+	// held counts the staged packets (ACKs) kept back to ride with the
+	// next transmit; heldAt is when the first of them was staged (unix
+	// nanoseconds, 0 when none), read without mu to decide a flush.
+	held   int
+	heldAt atomic.Int64
 
 	pending chan *queuePair // QPs activated without mu held
 	wake    chan struct{}
@@ -79,6 +86,7 @@ func (t *txPath) loop() {
 		case <-t.wake:
 		case <-tick.C:
 			now := time.Now()
+			t.flushHeld(now, false)
 			t.dev.qps.each(func(q *queuePair) {
 				if q.checkTimer(now) {
 					t.activate(q)
@@ -150,7 +158,9 @@ func (t *txPath) pumpLocked() bool {
 			break
 		}
 	}
-	t.flush()
+	if t.n > t.held || t.heldOver(now) {
+		t.flush()
+	}
 	return len(t.active) > 0 && sent > 0
 }
 
@@ -290,10 +300,47 @@ func (t *txPath) flush() {
 		runtime.Gosched()
 	}
 	t.n = 0
+	t.held = 0
+	t.heldAt.Store(0)
 }
 
-// sendCtrl sends control packets collected by the receive goroutine.
-func (t *txPath) sendCtrl(cs []ctrl, cnps []*queuePair) {
+func allACKs(cs []ctrl) bool {
+	for _, c := range cs {
+		if !c.syn.IsACK() {
+			return false
+		}
+	}
+	return true
+}
+
+// ackHold bounds how long an ACK may wait for a transmit to ride with.
+const ackHold = 50 * time.Microsecond
+
+// heldOver reports whether held packets have waited ackHold or longer.
+func (t *txPath) heldOver(now time.Time) bool {
+	at := t.heldAt.Load()
+	return at != 0 && now.UnixNano()-at >= int64(ackHold)
+}
+
+// flushHeld sends held packets: all of them (force), or those that have
+// waited ackHold. It never waits for mu: whoever holds it flushes anyway.
+func (t *txPath) flushHeld(now time.Time, force bool) {
+	if t.heldAt.Load() == 0 || !force && !t.heldOver(now) {
+		return
+	}
+	if t.mu.TryLock() {
+		if t.held > 0 {
+			t.flush()
+		}
+		t.mu.Unlock()
+	}
+}
+
+// sendCtrl sends control packets collected by the receive path. With hold
+// set, ACKs and NAKs (not CNPs) stay staged to go out with the next
+// transmit, for at most ackHold: one system call for the ACK and the data
+// a waiter sends next.
+func (t *txPath) sendCtrl(cs []ctrl, cnps []*queuePair, hold bool, now time.Time) {
 	if len(cs) == 0 && len(cnps) == 0 {
 		return
 	}
@@ -308,6 +355,12 @@ func (t *txPath) sendCtrl(cs []ctrl, cnps []*queuePair) {
 		t.stageCNP(q)
 		q.mu.Unlock()
 	}
-	t.flush()
+	if hold && len(cnps) == 0 && allACKs(cs) && !t.heldOver(now) {
+		t.held = t.n
+		t.heldAt.CompareAndSwap(0, now.UnixNano())
+		t.dev.stats.AcksHeld.Add(uint64(len(cs)))
+	} else {
+		t.flush()
+	}
 	t.mu.Unlock()
 }

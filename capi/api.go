@@ -51,6 +51,7 @@ func commCreate(rank, size int, master string, port int, options string) (uint64
 		return 0, invalid("onet_comm_create: master port %d", port)
 	}
 	o.MasterAddr, o.MasterPort = master, port
+	stack.LaunchedProcs() // a library user's process is one rank of a launched job
 	c, err := stack.OpenCommunicator(context.Background(), o)
 	if err != nil {
 		return 0, err

@@ -12,7 +12,8 @@
 // environment or explicit rank/size, the rendezvous store (rank 0 serves
 // it at MASTER_ADDR:MASTER_PORT), the transport (tcp by default, rocev2,
 // adaptive; shared memory between same-host ranks with shm=1) and the
-// collective.Communicator.
+// collective.Communicator. The first communicator sets the library's Go
+// runtime to one thread (stack.LaunchedProcs) unless GOMAXPROCS is set.
 //
 // Handles: communicators and requests are 64-bit ids into tables, never Go
 // pointers; ids are never reused, so a stale id is ONET_ERR_INVALID.

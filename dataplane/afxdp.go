@@ -61,10 +61,11 @@ type AFXDPOptions struct {
 	// (a packet benchmark); see BusyPollAuto for the general case.
 	BusyPoll bool
 	// BusyPollAuto spins like BusyPoll, but only while this is the
-	// process's one BusyPollAuto port and GOMAXPROCS >= 2 (one rank per
-	// process, as launchers start them): with several in one process (a
-	// lab's ranks) a spinning goroutine delays the Go netpoller's wake-ups
-	// of the others by hundreds of microseconds, so they all park at once.
+	// process's one BusyPollAuto port (one rank per process, as launchers
+	// start them) and EnvBusyPoll is not "off": with several in one
+	// process (a lab's ranks) a spinning goroutine delays the Go
+	// netpoller's wake-ups of the others by hundreds of microseconds, so
+	// they all park at once.
 	BusyPollAuto bool
 	// BusyPollBudget bounds one Recv's spinning; default
 	// DefaultBusyPollBudget. Negative: spin until a packet, the timeout or
@@ -238,7 +239,7 @@ func NewAFXDPPort(opts AFXDPOptions) (*AFXDPPort, error) {
 	}
 	p.caps = Caps{Kind: "af_xdp", RxTOS: true, TxTOS: true, TxSrcPort: true, RxIPID: true, Reason: reason}
 	if opts.BusyPollAuto && !opts.BusyPoll {
-		noteSpinProcs()
+		noteSpinEnv()
 		busyPorts.Add(1)
 	}
 	ok = true

@@ -110,8 +110,7 @@ func (p *AFXDPPort) WaitRecv() error {
 }
 
 // TakeSpin implements Poller: always with BusyPoll; with BusyPollAuto
-// while this is the process's one such port, GOMAXPROCS >= 2 and nobody
-// else spins on it.
+// while this is the process's one such port and nobody else spins on it.
 func (p *AFXDPPort) TakeSpin() bool {
 	if p.opts.BusyPoll {
 		return true
@@ -132,35 +131,33 @@ func (p *AFXDPPort) DropSpin() {
 // hundreds of microseconds late (2 ranks on 2 cores: an 8 B broadcast
 // over RoCEv2 took 5x as long with one of them spinning; 16 ranks on 16
 // cores: 8 B allreduce 1.5x). So only a process that holds a single
-// busy-polling port (one rank per process, as launchers start them) and
-// has a processor to spare spins; every other Recv parks at once.
+// busy-polling port (one rank per process, as launchers start them)
+// spins; every other Recv parks at once. GOMAXPROCS does not matter: the
+// spinning goroutine yields every few polls, and a launched rank spins
+// best on one thread (8 B allreduce, 16 launched ranks on 16 cores:
+// GOMAXPROCS=1 and spinning 130 µs, parked 290 µs; GOMAXPROCS=16 and
+// spinning 1.3 ms, every process's second thread fighting for the cores).
 var (
 	spinners  atomic.Int32 // Recv calls spinning now
 	busyPorts atomic.Int32 // open ports with BusyPollAuto (and not BusyPoll)
-	// spinProcs: GOMAXPROCS >= 2 (or EnvBusyPoll says always), read when a
-	// BusyPollAuto port opens (not per Recv: GOMAXPROCS takes the
-	// scheduler's lock); spinOff: EnvBusyPoll says off.
-	spinProcs, spinOff atomic.Bool
+	// spinOff: EnvBusyPoll says off, read when a BusyPollAuto port opens.
+	spinOff atomic.Bool
 )
 
 // EnvBusyPoll overrides the rule of BusyPollAuto ports, read when one
-// opens: "off" never spins; "always" spins whatever GOMAXPROCS is, still
-// only where the port is its process's one such port. With a RoCEv2
-// engine on the port the spinning goroutine is the one waiting for a
-// message, which processes the packets itself (rdma.Poller), so a rank
-// alone in its process can run GOMAXPROCS=1 ONET_BUSY_POLL=always: one
-// thread, no hand-offs (other goroutines of the process that wait on
-// sockets are then served only between spins).
+// opens: "off" never spins (ranks that outnumber their host's cores:
+// 4 launched ranks on 2 cores wait 0.8-0.9 ms per 8 B allreduce parked,
+// 1.3-2 ms spinning); anything else keeps the rule. With a RoCEv2 engine
+// on the port the spinning goroutine is the one waiting for a message,
+// which processes the packets itself (rdma.Poller): one thread, no
+// hand-offs (other goroutines of the process that wait on sockets are
+// then served only between spins).
 const EnvBusyPoll = "ONET_BUSY_POLL"
 
-func noteSpinProcs() {
-	v := os.Getenv(EnvBusyPoll)
-	spinOff.Store(v == "off")
-	spinProcs.Store(v == "always" || runtime.GOMAXPROCS(0) >= 2)
-}
+func noteSpinEnv() { spinOff.Store(os.Getenv(EnvBusyPoll) == "off") }
 
 func takeSpinSlot() bool {
-	if busyPorts.Load() != 1 || !spinProcs.Load() || spinOff.Load() {
+	if busyPorts.Load() != 1 || spinOff.Load() {
 		return false
 	}
 	if spinners.Add(1) <= maxSpinners {

@@ -12,8 +12,8 @@ func SetGeteuid(f func() int) (restore func()) {
 // busy-polling receivers.
 func TakeSpinSlot() bool { return takeSpinSlot() }
 
-// NoteSpinProcs re-reads GOMAXPROCS, as opening a BusyPollAuto port does.
-func NoteSpinProcs()   { noteSpinProcs() }
+// NoteSpinEnv re-reads ONET_BUSY_POLL, as opening a BusyPollAuto port does.
+func NoteSpinEnv()     { noteSpinEnv() }
 func ReleaseSpinSlot() { spinners.Add(-1) }
 
 // AddBusyPorts changes the count of open busy-polling ports.

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Small-message allreduce with one rank per process (as mpirun/torchrun
 # place them), one process per lab host, under waiting-mode variants:
-# GOMAXPROCS x ONET_TCP_POLL_US for tcp, busy-polling on/off for
-# rocev2/af_xdp. It is the run that decides the launched ranks' defaults
-# (issue 5's note). Root; needs bin/onetdp-static (CGO_ENABLED=0 go build
-# -o bin/onetdp-static ./cmd/onetdp) or $ONETDP.
+# GOMAXPROCS x ONET_TCP_POLL_US for tcp, busy-polling (the default rule,
+# ONET_BUSY_POLL=always, off) for rocev2/af_xdp. It is the run that
+# decides the launched ranks' defaults (issue 5's note). Root; needs
+# bin/onetdp-static (CGO_ENABLED=0 go build -o bin/onetdp-static
+# ./cmd/onetdp) or $ONETDP.
 #   sh scripts/launched-variants.sh [RANKS]       (default 16)
 set -u
 N=${1:-16}
@@ -38,5 +39,6 @@ for procs in 1 2 4 0; do
 		run "tcp $g poll ${poll}us" tcp "" $g ONET_TCP_POLL_US=$poll
 	done
 	run "rocev2 $g busy-poll" rocev2/af_xdp "" $g
+	run "rocev2 $g busy-poll always" rocev2/af_xdp "" $g ONET_BUSY_POLL=always
 	run "rocev2 $g parked" rocev2/af_xdp "--busy-poll=false" $g
 done

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -387,5 +388,18 @@ func TestOpenCommunicatorLab(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestLaunchedProcs: a launched rank runs one Go thread unless GOMAXPROCS
+// says otherwise.
+func TestLaunchedProcs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	want := 1
+	if os.Getenv("GOMAXPROCS") != "" {
+		want = runtime.GOMAXPROCS(0)
+	}
+	if got := stack.LaunchedProcs(); got != want {
+		t.Errorf("GOMAXPROCS %d, want %d (environment GOMAXPROCS=%q)", got, want, os.Getenv("GOMAXPROCS"))
 	}
 }

@@ -142,7 +142,7 @@ prints the table.%s`, name, peers),
 	}
 	fs.BoolVar(&f.json, "json", false, "print rows (and ratios) as JSON")
 	fs.BoolVar(&f.launcher, "launcher", false, "be one rank of a job a launcher started (automatic when RANK, OMPI_COMM_WORLD_RANK or ONET_RANK is set; "+
-		"with srun, say it): rank, size and MASTER_ADDR/MASTER_PORT from the environment, one --transport at a time (default tcp or ONET_TRANSPORT), rank 0 prints")
+		"with srun, say it): rank, size and MASTER_ADDR/MASTER_PORT from the environment, one --transport at a time (default tcp or ONET_TRANSPORT), one Go thread unless GOMAXPROCS is set, rank 0 prints")
 	fs.StringVar(&f.labName, "lab", "", "run in this existing lab (its first --hosts hosts) instead of a fresh one")
 	fs.IntVar(&f.linkMTU, "link-mtu", 3000, "MTU of the fresh lab's links")
 	fs.IntVar(&f.pathMTU, "path-mtu", 2048, "RoCE path MTU of the rocev2 transports: 256..4096 (2048 needs --link-mtu >= 2100)")

@@ -86,6 +86,9 @@ func runCollLaunched(ctx context.Context, stdout, progress io.Writer, f *collBen
 	if err != nil {
 		return err
 	}
+	if procs := stack.LaunchedProcs(); f.debug {
+		fmt.Fprintf(progress, "bench: GOMAXPROCS %d (launched rank; set GOMAXPROCS to choose)\n", procs)
+	}
 	var rep collReport
 	rep.Test = o.Op.String()
 	for _, t := range transports {

@@ -17,10 +17,10 @@ import (
 // with more threads its transport's goroutines wake on other cores (a
 // cross-core wake-up per message) and a spinning waiter has a second
 // thread to fight, and with ranks on every core the threads outnumber
-// them. 8 B allreduce with 16 launched ranks on 16 cores: tcp 440 µs with
-// GOMAXPROCS=16, 300 µs with 1; RoCEv2 over AF_XDP 1.3 ms and 130 µs
-// (2 MiB: tcp equal, RoCEv2 38 ms and 24 ms). With 2 ranks on 2 cores:
-// RoCEv2 41-53 µs and 23-26 µs.
+// them. 8 B allreduce with 16 launched ranks on 16 cores: tcp 358-390 µs
+// with GOMAXPROCS=16, 197-319 µs with 1; RoCEv2 over AF_XDP 1.2-1.3 ms
+// and 89-123 µs (2 MiB: tcp equal, RoCEv2 33-35 ms and 20 ms). With 2
+// ranks on 2 cores: RoCEv2 32-48 µs and 15-31 µs.
 func LaunchedProcs() int {
 	launchedOnce.Do(func() {
 		if os.Getenv("GOMAXPROCS") == "" {

@@ -4,16 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/opennetworks/onetdp/internal/spin"
 )
 
 // spinCheckEvery is how many empty busy-poll rounds pass between checks of
 // the clock (time.Now costs more than a look at the rings); the spinning
-// goroutine also yields its P there, so that other goroutines run.
+// goroutine also gives way there (spin.Idle), so that other goroutines,
+// and after a while other processes of its CPU, run.
 const spinCheckEvery = 64
 
 // DefaultBusyPollBudget is how long a busy-polling Recv spins on empty rings
@@ -50,15 +52,15 @@ func (p *AFXDPPort) Recv(pkts []Packet) (int, error) {
 				continue
 			}
 			forever := p.opts.BusyPollBudget < 0
-			if !forever {
-				runtime.Gosched()
-			}
 			now := time.Now()
 			if spinUntil.IsZero() {
 				spinUntil = now.Add(p.opts.BusyPollBudget)
 				if p.timeout > 0 {
 					deadline = now.Add(p.timeout)
 				}
+			}
+			if !forever {
+				spin.Idle(now.Sub(spinUntil.Add(-p.opts.BusyPollBudget)))
 			}
 			if !deadline.IsZero() && now.After(deadline) {
 				return 0, ErrTimeout

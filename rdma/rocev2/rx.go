@@ -2,12 +2,12 @@ package rocev2
 
 import (
 	"errors"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/opennetworks/onetdp/dataplane"
+	"github.com/opennetworks/onetdp/internal/spin"
 	"github.com/opennetworks/onetdp/rdma/rocev2/wire"
 )
 
@@ -163,13 +163,13 @@ func (d *Device) spin() bool {
 			i = 0
 		}
 		if i%64 == 0 {
-			runtime.Gosched()
 			now := time.Now()
 			if i == 0 {
 				last = now
 			} else if now.Sub(last) > spinBudget || d.closed.Load() {
 				return false
 			}
+			spin.Idle(now.Sub(last))
 		}
 	}
 }

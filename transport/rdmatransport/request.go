@@ -2,10 +2,10 @@ package rdmatransport
 
 import (
 	"context"
-	"runtime"
 	"time"
 
 	"github.com/opennetworks/onetdp/collective"
+	"github.com/opennetworks/onetdp/internal/spin"
 	"github.com/opennetworks/onetdp/rdma"
 )
 
@@ -79,13 +79,13 @@ func (r *request) poll(ctx context.Context) {
 		default:
 		}
 		if i%64 == 0 {
-			runtime.Gosched()
 			now := time.Now()
 			if i == 0 {
 				last = now
 			} else if now.Sub(last) > pollIdle || ctx.Err() != nil {
 				return
 			}
+			spin.Idle(now.Sub(last))
 		}
 	}
 }

@@ -16,15 +16,19 @@
 // peer's reader goroutine, parked in the netpoller between bytes, and a
 // goroutine that waits for one of the peer's receives, which polls the
 // socket itself for up to Options.PollIdle without a byte arriving (one
-// poller per transport, yielding between reads) before it parks: a small
+// poller per transport, yielding between reads, to the other processes of
+// its CPU too once idle for a while: spin.Idle) before it parks: a small
 // message then reaches its waiter without a goroutine hand-off, which on a
-// few shared cores cost most of a small collective's time. A message
-// that arrives before its receive is buffered up to
-// Options.MaxUnexpectedBytes per peer, after which the connection is not read (TCP backpressure) until a
-// matching receive is posted. Isend writes header and payload with one
-// writev, first inline without blocking, and hands what is left to the
-// peer's writer goroutine, which completes each send as soon as its last
-// byte is in the socket; payloads are never copied.
+// few shared cores cost most of a small collective's time. With one Go
+// thread (launched ranks) it polls up to OneThreadPollIdle, and stops early
+// when a writer goroutine waits for room, which only the netpoller wakes. A
+// message that arrives before its receive is buffered up to
+// Options.MaxUnexpectedBytes per peer, after which the connection is not
+// read (TCP backpressure) until a matching receive is posted. Isend writes
+// header and payload with one writev, first inline without blocking, and
+// hands what is left to the peer's writer goroutine, which completes each
+// send as soon as its last byte is in the socket; payloads are never
+// copied.
 //
 // Sockets are opened on the goroutine that calls New, so New called inside
 // lab.Host.Do puts the listener and every dialed connection in that host's

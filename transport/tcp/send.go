@@ -97,7 +97,12 @@ func (p *peer) writeLoop() {
 	iov := make([]unix.Iovec, 0, 3*writeBatch)
 	var werr error
 	i := 0 // batch[i] is the first request not fully written
+	waiting := false
 	write := func(fd uintptr) bool {
+		if waiting { // woken: the socket has room
+			waiting = false
+			p.t.writersWaiting.Add(-1)
+		}
 		for i < len(batch) {
 			iov = iov[:0]
 			for _, r := range batch[i:] {
@@ -110,6 +115,8 @@ func (p *peer) writeLoop() {
 			case unix.EINTR:
 				continue
 			case unix.EAGAIN:
+				waiting = true
+				p.t.writersWaiting.Add(1)
 				return false
 			default:
 				werr = os.NewSyscallError("writev", e)
@@ -136,6 +143,10 @@ func (p *peer) writeLoop() {
 		}
 		i, werr = 0, nil
 		err := p.raw.Write(write)
+		if waiting { // the connection failed while the writer waited
+			waiting = false
+			p.t.writersWaiting.Add(-1)
+		}
 		if err == nil {
 			err = werr
 		}

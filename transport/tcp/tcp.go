@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -56,8 +57,9 @@ type Options struct {
 	MaxUnexpectedBytes int
 	// PollIdle bounds how long a goroutine waiting for a receive polls
 	// the socket itself without a byte arriving before it parks and
-	// leaves the socket to the reader goroutine (DefaultPollIdle, or
-	// ONET_TCP_POLL_US microseconds when set; negative: never poll).
+	// leaves the socket to the reader goroutine (ONET_TCP_POLL_US
+	// microseconds when set, else DefaultPollIdle, or OneThreadPollIdle
+	// where GOMAXPROCS is 1; negative: never poll).
 	PollIdle time.Duration
 }
 
@@ -72,6 +74,9 @@ type Transport struct {
 	// polling is set while a waiting receiver polls one of the sockets
 	// (peer.poll): one poller per transport.
 	polling atomic.Bool
+	// writersWaiting counts writer goroutines parked until a socket has
+	// room: a poller leaves them the thread (peer.poll).
+	writersWaiting atomic.Int32
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -107,6 +112,9 @@ func New(ctx context.Context, o Options) (*Transport, error) {
 	t := &Transport{rank: o.Rank, size: o.Size, closed: make(chan struct{}), pollIdle: o.PollIdle}
 	if t.pollIdle == 0 {
 		t.pollIdle = DefaultPollIdle
+		if runtime.GOMAXPROCS(0) == 1 {
+			t.pollIdle = OneThreadPollIdle
+		}
 		if us, err := strconv.Atoi(os.Getenv("ONET_TCP_POLL_US")); err == nil {
 			t.pollIdle = time.Duration(us) * time.Microsecond
 		}

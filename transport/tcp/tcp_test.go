@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -398,5 +399,85 @@ func TestWaitPollBounded(t *testing.T) {
 	}
 	if err := <-streamed; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPollIdleDefault: one Go thread polls longer (OneThreadPollIdle);
+// ONET_TCP_POLL_US and Options.PollIdle win.
+func TestPollIdleDefault(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	t.Setenv("ONET_TCP_POLL_US", "")
+	for _, c := range []struct {
+		procs int
+		env   string
+		opt   time.Duration
+		want  time.Duration
+	}{
+		{1, "", 0, tcp.OneThreadPollIdle},
+		{2, "", 0, tcp.DefaultPollIdle},
+		{1, "300", 0, 300 * time.Microsecond},
+		{2, "300", 7 * time.Microsecond, 7 * time.Microsecond},
+	} {
+		runtime.GOMAXPROCS(c.procs)
+		t.Setenv("ONET_TCP_POLL_US", c.env)
+		ts := loopback(t, 1, tcp.Options{PollIdle: c.opt})
+		if got := tcp.PollIdleOf(ts[0]); got != c.want {
+			t.Errorf("GOMAXPROCS %d, ONET_TCP_POLL_US=%q, PollIdle %v: polls %v, want %v", c.procs, c.env, c.opt, got, c.want)
+		}
+	}
+}
+
+// TestConformanceOneThread runs the suite the way launched ranks run: one
+// Go thread, so every waiter polls for OneThreadPollIdle, yielding to the
+// writer goroutines that wait for room.
+func TestConformanceOneThread(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	t.Setenv("ONET_TCP_POLL_US", "")
+	collectivetest.TestTransport(t, func(t *testing.T, n int) []collective.Transport {
+		ts := loopback(t, n, tcp.Options{})
+		if got := tcp.PollIdleOf(ts[0]); got != tcp.OneThreadPollIdle {
+			t.Fatalf("polls %v, want %v", got, tcp.OneThreadPollIdle)
+		}
+		return asTransports(ts)
+	})
+}
+
+// TestOneThreadBigExchange: two ranks on one Go thread send each other
+// more than the socket buffers hold at once, so writers wait for room
+// while the receivers poll; every byte arrives.
+func TestOneThreadBigExchange(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	ts := loopback(t, 2, tcp.Options{SocketBuffer: 256 << 10})
+	const size = 16 << 20
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := [2][]byte{make([]byte, size), make([]byte, size)}
+	in := [2][]byte{make([]byte, size), make([]byte, size)}
+	for r := range 2 {
+		for i := range out[r] {
+			out[r][i] = byte(i*7 + r*13)
+		}
+	}
+	var reqs []collective.Request
+	for r := range 2 {
+		rr, err := ts[r].Irecv(1-r, 5, in[r])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr, err := ts[r].Isend(1-r, 5, out[r])
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, rr, sr)
+	}
+	for i, q := range reqs {
+		if err := q.Wait(ctx); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	for r := range 2 {
+		if !bytes.Equal(in[r], out[1-r]) {
+			t.Errorf("rank %d received other bytes than rank %d sent", r, 1-r)
+		}
 	}
 }

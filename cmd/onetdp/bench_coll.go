@@ -49,6 +49,8 @@ type collBenchFlags struct {
 	busyPoll   bool
 	debug      bool
 	launcher   bool
+	procs      bool
+	procArgs   []string // the flags every --procs rank repeats
 }
 
 // collTransports are the --transport names, all built by
@@ -114,6 +116,7 @@ prints the table.%s`, name, peers),
 				defer stop()
 				return runCollLaunched(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), f, cmd.Flags().Changed("transport"))
 			}
+			f.procArgs = procsArgs(cmd.Flags())
 			return runCollBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 		},
 	}
@@ -140,6 +143,8 @@ prints the table.%s`, name, peers),
 	if collpeers.Supported(k) {
 		fs.BoolVar(&f.peers, "peers", false, "also run Open MPI (btl tcp) and Gloo on the same hosts and sizes, and print the ratios")
 	}
+	fs.BoolVar(&f.procs, "procs", false, "run each rank as its own process, one per lab host, as a launcher would (this program with --launcher in the "+
+		"host's namespace; one Go thread each), the way the peers run; rows are named <transport>"+procsSuffix)
 	fs.BoolVar(&f.json, "json", false, "print rows (and ratios) as JSON")
 	fs.BoolVar(&f.launcher, "launcher", false, "be one rank of a job a launcher started (automatic when RANK, OMPI_COMM_WORLD_RANK or ONET_RANK is set; "+
 		"with srun, say it): rank, size and MASTER_ADDR/MASTER_PORT from the environment, one --transport at a time (default tcp or ONET_TRANSPORT), one Go thread unless GOMAXPROCS is set, rank 0 prints")
@@ -285,16 +290,29 @@ func runCollBench(ctx context.Context, stdout, progress io.Writer, f *collBenchF
 		to.Transport = t
 		to.Progress = progress
 		var rows []bench.CollResult
-		header, err := runCollOnTransport(ctx, progress, hosts, t, f, algo, to, func(h bench.CollHeader) {
-			if !f.json {
-				bench.WriteCollHeader(stdout, h)
+		var header bench.CollHeader
+		var err error
+		if f.procs {
+			header, rows, err = runCollProcs(ctx, progress, hosts, t, f)
+			if err == nil && !f.json {
+				header.Test = o.Op.String() + " (" + t + procsSuffix + ")"
+				bench.WriteCollHeader(stdout, header)
+				for _, r := range rows {
+					bench.WriteCollRow(stdout, r)
+				}
 			}
-		}, func(r bench.CollResult) {
-			rows = append(rows, r)
-			if !f.json {
-				bench.WriteCollRow(stdout, r)
-			}
-		})
+		} else {
+			header, err = runCollOnTransport(ctx, progress, hosts, t, f, algo, to, func(h bench.CollHeader) {
+				if !f.json {
+					bench.WriteCollHeader(stdout, h)
+				}
+			}, func(r bench.CollResult) {
+				rows = append(rows, r)
+				if !f.json {
+					bench.WriteCollRow(stdout, r)
+				}
+			})
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", t, err)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -93,5 +94,47 @@ func TestParseNCCLSize(t *testing.T) {
 		if _, err := parseNCCLSize(bad); err == nil {
 			t.Errorf("parseNCCLSize(%q): no error", bad)
 		}
+	}
+}
+
+// TestBenchCLICollProcs: --procs runs every rank as its own process (here
+// the test binary's launched-rank helper) in its lab host and reports
+// rank 0's rows under <transport>/procs.
+func TestBenchCLICollProcs(t *testing.T) {
+	testutil.RequireRoot(t)
+	old := procsCommand
+	defer func() { procsCommand = old }()
+	procsCommand = func(args []string) (string, []string, []string, error) {
+		return os.Args[0], []string{"-test.run=^TestBenchCollLaunchedHelper$"},
+			[]string{"ONETDP_BENCH_ARGS=" + strings.Join(args[1:], "\x1f"), "ONET_TRANSPORT=", "ONET_ALGO="}, nil
+	}
+	out, err := runBench(t, "allreduce", "--hosts", "3", "-b", "8", "-e", "64K", "-f", "32", "-n", "3", "-w", "1",
+		"-d", "int32", "-o", "max", "--transport", "tcp,af_xdp", "--procs", "--json")
+	if err != nil {
+		t.Fatalf("bench allreduce --procs: %v", err)
+	}
+	var rep collReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("bench allreduce --procs --json: %v\n%s", err, out)
+	}
+	if rep.Ranks != 3 || len(rep.Headers) != 2 || len(rep.Rows) != 6 {
+		t.Fatalf("report %+v: want 3 ranks, 2 transports of 3 rows", rep)
+	}
+	for i, r := range rep.Rows {
+		wantT := []string{"tcp/procs", "rocev2/af_xdp/procs"}[i/3]
+		wantSize := []int64{8, 256, 8192}[i%3]
+		if r.Transport != wantT || r.Size != wantSize || r.Type != "int32" || r.Redop != "max" || r.Ranks != 3 || r.Iters != 3 {
+			t.Errorf("row %d %+v: want %s %d B int32 max over 3 ranks", i, r, wantT, wantSize)
+		}
+		for _, tm := range []*bench.CollTiming{r.OutOfPlace, r.InPlace} {
+			if tm == nil || tm.TimeUs <= 0 || tm.Wrong != 0 {
+				t.Errorf("row %d: timing %+v", i, tm)
+			}
+		}
+	}
+	// Each rank was a process of its own.
+	h := rep.Headers[1]
+	if len(h.Ranks) != 3 || h.Ranks[0].Pid == h.Ranks[1].Pid || h.Ranks[0].Pid == os.Getpid() || h.Ranks[0].Transport != "rocev2/af_xdp" {
+		t.Errorf("header %+v: want 3 ranks in 3 other processes over rocev2/af_xdp", h)
 	}
 }

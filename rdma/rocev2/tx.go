@@ -304,6 +304,7 @@ func (t *txPath) flush() {
 	t.heldAt.Store(0)
 }
 
+// allACKs reports whether every packet of cs is an ACK (no NAK).
 func allACKs(cs []ctrl) bool {
 	for _, c := range cs {
 		if !c.syn.IsACK() {
@@ -323,7 +324,8 @@ func (t *txPath) heldOver(now time.Time) bool {
 }
 
 // flushHeld sends held packets: all of them (force), or those that have
-// waited ackHold. It never waits for mu: whoever holds it flushes anyway.
+// waited ackHold. It never waits for mu: whoever holds it may send them,
+// and the next poll or timer tick looks again.
 func (t *txPath) flushHeld(now time.Time, force bool) {
 	if t.heldAt.Load() == 0 || !force && !t.heldOver(now) {
 		return
@@ -337,7 +339,7 @@ func (t *txPath) flushHeld(now time.Time, force bool) {
 }
 
 // sendCtrl sends control packets collected by the receive path. With hold
-// set, ACKs and NAKs (not CNPs) stay staged to go out with the next
+// set, ACKs (not NAKs or CNPs) stay staged to go out with the next
 // transmit, for at most ackHold: one system call for the ACK and the data
 // a waiter sends next.
 func (t *txPath) sendCtrl(cs []ctrl, cnps []*queuePair, hold bool, now time.Time) {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
+	"sync"
 
 	"github.com/opennetworks/onetdp/internal/nsenter"
 )
@@ -75,4 +77,41 @@ func (c *Cmd) CombinedOutput() ([]byte, error) {
 	c.Stderr = &b
 	err := c.Run()
 	return b.Bytes(), err
+}
+
+// Job is the outcome of RunJob: every host's standard output and error,
+// and how each process ended (nil: exit status 0).
+type Job struct {
+	Stdout, Stderr []bytes.Buffer
+	Errs           []error
+}
+
+// RunJob runs one process on each of hosts at once, as the ranks of a job
+// (mk builds host i's command with the job's context, leaving Stdout and
+// Stderr unset), and waits for all of them. The first process to fail
+// ends the others, which would otherwise wait for it. The error is for a
+// process that could not start; how the others ended is in Job.Errs.
+func RunJob(ctx context.Context, hosts []*Host, mk func(ctx context.Context, i int, h *Host) *Cmd) (*Job, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n := len(hosts)
+	j := &Job{Stdout: make([]bytes.Buffer, n), Stderr: make([]bytes.Buffer, n), Errs: make([]error, n)}
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		cmd := mk(ctx, i, h)
+		cmd.Stdout, cmd.Stderr = &j.Stdout[i], &j.Stderr[i]
+		if err := cmd.Start(); err != nil {
+			cancel()
+			wg.Wait()
+			return j, fmt.Errorf("start rank %d on %s: %w", i, h.Name, err)
+		}
+		wg.Go(func() {
+			if err := cmd.Wait(); err != nil {
+				j.Errs[i] = err
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return j, nil
 }

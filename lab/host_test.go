@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -102,5 +104,54 @@ func TestLabHost(t *testing.T) {
 		if _, err := l.Host(spec); !errors.Is(err, lab.ErrNoSuchHost) {
 			t.Errorf("Host(%q) err %v, want ErrNoSuchHost", spec, err)
 		}
+	}
+}
+
+// TestRunJob: one process per host, each in its namespace, outputs kept
+// apart; the first to fail ends the ones still waiting.
+func TestRunJob(t *testing.T) {
+	t.Parallel()
+	l := labtest.New(t, lab.Options{Hosts: 3})
+	hosts := []*lab.Host{&l.Hosts[0], &l.Hosts[1], &l.Hosts[2]}
+	job, err := lab.RunJob(context.Background(), hosts, func(ctx context.Context, i int, h *lab.Host) *lab.Cmd {
+		return h.Command(ctx, "/bin/sh", "-c", fmt.Sprintf("readlink /proc/self/ns/net; echo rank %d >&2", i))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i := range hosts {
+		ns := strings.TrimSpace(job.Stdout[i].String())
+		if job.Errs[i] != nil || seen[ns] || strings.TrimSpace(job.Stderr[i].String()) != fmt.Sprintf("rank %d", i) {
+			t.Errorf("rank %d: %v, netns %q (seen: %v), stderr %q", i, job.Errs[i], ns, seen[ns], job.Stderr[i].String())
+		}
+		seen[ns] = true
+	}
+	// Rank 1 fails: ranks 0 and 2, waiting for a minute, are ended.
+	start := time.Now()
+	job, err = lab.RunJob(context.Background(), hosts, func(ctx context.Context, i int, h *lab.Host) *lab.Cmd {
+		if i == 1 {
+			return h.Command(ctx, "/bin/sh", "-c", "exit 3")
+		}
+		return h.Command(ctx, "sleep", "60")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ee *exec.ExitError
+	if !errors.As(job.Errs[1], &ee) || ee.ExitCode() != 3 {
+		t.Errorf("rank 1: %v, want exit status 3", job.Errs[1])
+	}
+	if job.Errs[0] == nil || job.Errs[2] == nil {
+		t.Errorf("ranks 0 and 2 ended by themselves: %v, %v", job.Errs[0], job.Errs[2])
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("the job took %v: the failure did not end the others", d)
+	}
+	// A program that cannot start is reported as such.
+	if _, err := lab.RunJob(context.Background(), hosts, func(ctx context.Context, i int, h *lab.Host) *lab.Cmd {
+		return h.Command(ctx, "/nonexistent/onetdp-test")
+	}); err == nil || !strings.Contains(err.Error(), "start rank 0") {
+		t.Errorf("missing program: %v", err)
 	}
 }

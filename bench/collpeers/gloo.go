@@ -11,9 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 
 	"github.com/opennetworks/onetdp/bench"
+	"github.com/opennetworks/onetdp/lab"
 )
 
 // GlooPython is the interpreter with torch: $ONET_GLOO_PYTHON, else the
@@ -48,41 +48,31 @@ func RunGloo(ctx context.Context, o Options) ([]bench.CollResult, error) {
 	port := strconv.Itoa(20000 + rand.IntN(10000))
 	args := append([]string{script, o.Coll.Op.String(), strconv.Itoa(max(o.Coll.Warmup, 0))}, specs(o.Coll, n)...)
 	o.progressf("peers: gloo %v, %d ranks (torch.distributed, one process per lab host)...\n", o.Coll.Op, n)
-	outs := make([]bytes.Buffer, n)
-	errOuts := make([]bytes.Buffer, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for r, h := range hosts {
+	job, err := lab.RunJob(ctx, hosts, func(ctx context.Context, r int, h *lab.Host) *lab.Cmd {
 		cmd := h.Command(ctx, GlooPython, args...)
 		cmd.Env = append(os.Environ(), "RANK="+strconv.Itoa(r), "WORLD_SIZE="+strconv.Itoa(n),
 			"MASTER_ADDR="+hosts[0].Addr.Addr().String(), "MASTER_PORT="+port,
 			"GLOO_SOCKET_IFNAME="+h.Ifname, "OMP_NUM_THREADS=1")
-		cmd.Stdout, cmd.Stderr = &outs[r], &errOuts[r]
-		if err := cmd.Start(); err != nil {
-			cancel() // the started ranks would wait for this one
-			wg.Wait()
-			return nil, fmt.Errorf("gloo: start rank %d on %s: %w", r, h.Name, err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := cmd.Wait(); err != nil {
-				errs[r] = fmt.Errorf("rank %d on %s: %w: %s", r, h.Name, err, tail(errOuts[r].Bytes(), 1500))
-				cancel()
-			}
-		}()
+		return cmd
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gloo: %w", err)
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	for r, e := range job.Errs {
+		if e != nil {
+			job.Errs[r] = fmt.Errorf("rank %d on %s: %w: %s", r, hosts[r].Name, e, tail(job.Stderr[r].Bytes(), 1500))
+		}
+	}
+	if err := errors.Join(job.Errs...); err != nil {
 		var ee *exec.ExitError
-		if errors.As(err, &ee) && bytes.Contains(errOuts[0].Bytes(), []byte("No module named 'torch'")) {
+		if errors.As(err, &ee) && bytes.Contains(job.Stderr[0].Bytes(), []byte("No module named 'torch'")) {
 			return nil, fmt.Errorf("%w: gloo: %s has no torch: %w", ErrUnavailable, GlooPython, err)
 		}
 		return nil, fmt.Errorf("gloo: %w", err)
 	}
-	rows, err := ParseRows(outs[0].Bytes(), o.Coll.Op, GlooName, n)
+	rows, err := ParseRows(job.Stdout[0].Bytes(), o.Coll.Op, GlooName, n)
 	if err != nil {
-		return nil, fmt.Errorf("gloo: %w (output: %s)", err, tail(outs[0].Bytes(), 2000))
+		return nil, fmt.Errorf("gloo: %w (output: %s)", err, tail(job.Stdout[0].Bytes(), 2000))
 	}
 	return rows, nil
 }

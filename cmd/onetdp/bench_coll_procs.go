@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/spf13/pflag"
 
@@ -62,36 +60,26 @@ func runCollProcs(ctx context.Context, progress io.Writer, hosts []*lab.Host, t 
 		return bench.CollHeader{}, nil, fmt.Errorf("procs: %w", err)
 	}
 	port := strconv.Itoa(20000 + rand.IntN(10000)) // clear of a last run's sockets in TIME_WAIT
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	outs := make([]bytes.Buffer, n)
-	errOuts := make([]bytes.Buffer, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for r, h := range hosts {
+	job, err := lab.RunJob(ctx, hosts, func(ctx context.Context, r int, h *lab.Host) *lab.Cmd {
 		cmd := h.Command(ctx, exe, argv...)
 		cmd.Env = append(append(os.Environ(), env...), "RANK="+strconv.Itoa(r), "WORLD_SIZE="+strconv.Itoa(n),
 			"MASTER_ADDR="+hosts[0].Addr.Addr().String(), "MASTER_PORT="+port)
-		cmd.Stdout, cmd.Stderr = &outs[r], &errOuts[r]
-		if err := cmd.Start(); err != nil {
-			cancel() // the started ranks would wait for this one
-			wg.Wait()
-			return bench.CollHeader{}, nil, fmt.Errorf("procs: start rank %d on %s: %w", r, h.Name, err)
-		}
-		wg.Go(func() {
-			if err := cmd.Wait(); err != nil {
-				errs[r] = fmt.Errorf("rank %d on %s: %w: %s", r, h.Name, err, lastLines(errOuts[r].String(), 6))
-				cancel()
-			}
-		})
+		return cmd
+	})
+	if err != nil {
+		return bench.CollHeader{}, nil, fmt.Errorf("procs: %w", err)
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	for r, e := range job.Errs {
+		if e != nil {
+			job.Errs[r] = fmt.Errorf("rank %d on %s: %w: %s", r, hosts[r].Name, e, lastLines(job.Stderr[r].String(), 6))
+		}
+	}
+	if err := errors.Join(job.Errs...); err != nil {
 		return bench.CollHeader{}, nil, fmt.Errorf("procs: %w", err)
 	}
 	var rep collReport
-	if err := json.Unmarshal(outs[0].Bytes(), &rep); err != nil || len(rep.Headers) != 1 {
-		return bench.CollHeader{}, nil, fmt.Errorf("procs: rank 0's report (%d headers): %v: %s", len(rep.Headers), err, lastLines(outs[0].String(), 6))
+	if err := json.Unmarshal(job.Stdout[0].Bytes(), &rep); err != nil || len(rep.Headers) != 1 {
+		return bench.CollHeader{}, nil, fmt.Errorf("procs: rank 0's report (%d headers): %v: %s", len(rep.Headers), err, lastLines(job.Stdout[0].String(), 6))
 	}
 	for i := range rep.Rows {
 		rep.Rows[i].Transport = t + procsSuffix

@@ -64,8 +64,8 @@ type CQ interface {
 //
 // A waiter calls StartPolling; when it returns true it calls Poll in a
 // loop (then CQ.Poll) until what it waits for completed, and then
-// StopPolling. False means do not spin (no processor to spare, or the
-// device has nothing to poll): wait on the CQ instead.
+// StopPolling. False means do not spin (the port's busy-poll rule says
+// no, or the device has nothing to poll): wait on the CQ instead.
 type Poller interface {
 	StartPolling() bool
 	// Poll runs the receive path once without waiting; completions it

@@ -395,6 +395,7 @@ func TestOpenCommunicatorLab(t *testing.T) {
 // says otherwise.
 func TestLaunchedProcs(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	stack.ResetLaunchedProcs()
 	want := 1
 	if os.Getenv("GOMAXPROCS") != "" {
 		want = runtime.GOMAXPROCS(0)

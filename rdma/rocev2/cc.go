@@ -272,6 +272,7 @@ func (q *queuePair) initCC() error {
 	if kind == FlowControlCustom && ctl == nil {
 		q.cc.kind = FlowControlNone
 	}
+	q.holdAcks.Store(q.cc.kind != FlowControlDelay && q.cc.kind != FlowControlCustom)
 	q.cc.burst = q.dev.FlowControlOptions().PacerBurst
 	if err := q.cc.pacer.Set(0, 1); err != nil {
 		return err

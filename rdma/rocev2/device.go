@@ -134,18 +134,14 @@ type Device struct {
 	gid   rdma.GID
 	// txSrcPort: the port honours per-packet UDP source ports (entropy).
 	txSrcPort bool
-	// holdAcks: ACKs produced by a polled receive may wait (ackHold) for
-	// a transmit to ride with; not under a delay-based controller (or one
-	// we do not know), whose round-trip samples the wait would stretch.
-	holdAcks bool
-	mrs      *mrTable
-	stats    Stats
-	tx       txPath
-	rx       rxPath
-	qps      qpTable
-	closed   atomic.Bool
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	mrs       *mrTable
+	stats     Stats
+	tx        txPath
+	rx        rxPath
+	qps       qpTable
+	closed    atomic.Bool
+	stop      chan struct{}
+	wg        sync.WaitGroup
 	// cc is the flow-control choice for new QPs; cnpFromParams: the CNP
 	// interval follows the DCQCN parameters (Options.CNPInterval unset).
 	cc            ccConfig
@@ -178,7 +174,6 @@ func Open(opts Options) (*Device, error) {
 	}
 	d.cnpFromParams = cnpFromParams
 	d.cc.opts, d.cc.custom = opts.FlowControl, opts.NewFlowController
-	d.holdAcks = opts.FlowControl.Kind != FlowControlDelay && opts.NewFlowController == nil
 	d.qps.init(opts.MaxQPs)
 	d.tx.init(d)
 	d.rx.init(d)

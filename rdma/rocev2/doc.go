@@ -20,9 +20,10 @@
 //     a while after traffic under that rule when nobody polls. A polled
 //     batch of SENDs keeps its ACKs staged for the next transmit (the
 //     answer a receiver usually sends), so that both leave in one system
-//     call; they go anyway after 50 µs (whoever polls, the receive
-//     goroutine before it parks, the transmit goroutine's tick), and never
-//     under a delay-based controller, whose RTT samples they would stretch
+//     call; they go anyway once held 50 µs (whoever polls next, the
+//     receive goroutine before it parks, at the latest the transmit
+//     goroutine's 200 µs tick), and never on a QP under a delay-based or
+//     custom controller, whose RTT samples they would stretch
 //     (Stats.AcksHeld counts them);
 //   - posting goroutines (PostSend/PostRecv) queue requests and, when the
 //     transmit path is free, send inline;

@@ -37,6 +37,7 @@ type pairOptions struct {
 	depth    int
 	engine   rocev2.Options
 	poll     bool // ports are porttest.PollPorts (dataplane.Pollers)
+	noSpin   bool // ... that refuse spinning from the start
 }
 
 func (o *pairOptions) defaults() {
@@ -144,6 +145,9 @@ func fakePair(t testing.TB, no porttest.NetworkOptions, o pairOptions) (*porttes
 		var err error
 		if o.poll {
 			pport, err = n.NewPollPort(addr)
+			if err == nil {
+				pport.SetSpin(!o.noSpin)
+			}
 			port = pport
 		} else {
 			port, err = n.NewPort(addr)

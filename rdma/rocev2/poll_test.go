@@ -123,9 +123,7 @@ func TestPolledSendAcksRideAlong(t *testing.T) {
 // TestPolledAcksNotHeldWithoutSpin: a port that does not let callers spin
 // refuses StartPolling, and the receive goroutine acknowledges at once.
 func TestPolledAcksNotHeldWithoutSpin(t *testing.T) {
-	_, a, b := fakePair(t, porttest.NetworkOptions{}, pairOptions{poll: true})
-	a.pport.SetSpin(false)
-	b.pport.SetSpin(false)
+	_, a, b := fakePair(t, porttest.NetworkOptions{}, pairOptions{poll: true, noSpin: true})
 	if a.dev.StartPolling() {
 		a.dev.StopPolling()
 		t.Fatal("StartPolling granted where the port refuses spinning")

@@ -47,6 +47,11 @@ type queuePair struct {
 	sigAll  bool
 	cap     rdma.QPCap
 	srcPort uint16
+	// holdAcks: a polled receive may hold this QP's ACKs of SENDs for the
+	// next transmit (ackHold); not under a delay-based controller or one
+	// we do not know, whose RTT samples (the peer's, from our ACKs, when
+	// both ends run the same controller) the wait would stretch.
+	holdAcks atomic.Bool
 
 	mu     sync.Mutex
 	attr   rdma.QPAttr

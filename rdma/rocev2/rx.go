@@ -188,7 +188,7 @@ func (d *Device) Poll() bool {
 	}
 	n, _ := x.poller.TryRecv(x.pkts)
 	if n > 0 {
-		d.processBatch(n, d.holdAcks)
+		d.processBatch(n, true)
 	}
 	x.mu.Unlock()
 	return n > 0
@@ -196,7 +196,7 @@ func (d *Device) Poll() bool {
 
 // StartPolling implements rdma.Poller: true when the port lets a caller
 // spin on it now (dataplane.Poller.TakeSpin: busy-polling on and, for
-// BusyPollAuto, this process's one such port with a processor to spare);
+// BusyPollAuto, this process's one such port and ONET_BUSY_POLL not off);
 // the receive goroutine then leaves the packets to the callers until the
 // last StopPolling.
 func (d *Device) StartPolling() bool {
@@ -256,7 +256,7 @@ func (d *Device) processBatch(n int, hold bool) {
 			d.stats.CNPsRcvd.Add(1)
 			q.onCNP(now)
 		case p.OpCode.IsRequest():
-			hold = hold && p.OpCode.IsSend()
+			hold = hold && p.OpCode.IsSend() && q.holdAcks.Load()
 			ce := ceMarked(pk.TOS)
 			c, send := q.onRequest(p, ce, now)
 			if send {

@@ -25,8 +25,9 @@ type txPath struct {
 	active []*queuePair // QPs with work, owned under mu
 
 	// held counts the staged packets (ACKs) kept back to ride with the
-	// next transmit; heldAt is when the first of them was staged (unix
-	// nanoseconds, 0 when none), read without mu to decide a flush.
+	// next transmit; heldAt is when the first of them was staged (monotonic
+	// nanoseconds since the device's epoch, plus one; 0 when none), read
+	// without mu to decide a flush.
 	held   int
 	heldAt atomic.Int64
 
@@ -320,8 +321,12 @@ const ackHold = 50 * time.Microsecond
 // heldOver reports whether held packets have waited ackHold or longer.
 func (t *txPath) heldOver(now time.Time) bool {
 	at := t.heldAt.Load()
-	return at != 0 && now.UnixNano()-at >= int64(ackHold)
+	return at != 0 && t.stamp(now)-at >= int64(ackHold)
 }
+
+// stamp is now for heldAt: monotonic (a wall clock stepped back would
+// keep ACKs held), never 0.
+func (t *txPath) stamp(now time.Time) int64 { return int64(now.Sub(t.dev.epoch)) + 1 }
 
 // flushHeld sends held packets: all of them (force), or those that have
 // waited ackHold. It never waits for mu: whoever holds it may send them,
@@ -357,11 +362,14 @@ func (t *txPath) sendCtrl(cs []ctrl, cnps []*queuePair, hold bool, now time.Time
 		t.stageCNP(q)
 		q.mu.Unlock()
 	}
-	if hold && len(cnps) == 0 && allACKs(cs) && !t.heldOver(now) {
-		t.held = t.n
-		t.heldAt.CompareAndSwap(0, now.UnixNano())
-		t.dev.stats.AcksHeld.Add(uint64(len(cs)))
-	} else {
+	switch {
+	case hold && len(cnps) == 0 && allACKs(cs) && !t.heldOver(now):
+		if t.n > t.held { // something was staged
+			t.dev.stats.AcksHeld.Add(uint64(t.n - t.held))
+			t.held = t.n
+			t.heldAt.CompareAndSwap(0, t.stamp(now))
+		}
+	default:
 		t.flush()
 	}
 	t.mu.Unlock()

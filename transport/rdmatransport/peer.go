@@ -30,6 +30,7 @@ type peer struct {
 	writes     int // rendezvous WRITEs outstanding
 	byeSent    bool
 	byeSlot    int32
+	byeWanted  bool // closing, the goodbye waits for a free send slot
 	out        outQueue
 	tags       map[collective.Tag]*tagQueue
 	// lost is set once the peer closed or its QP failed: every request

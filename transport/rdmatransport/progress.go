@@ -108,10 +108,9 @@ func (t *Transport) onCompletion(wc *rdma.WC) {
 		}
 		if p.byeSent && int32(idx) == p.byeSlot {
 			p.byeSent = false
-			if t.byesPending--; t.byesPending == 0 && t.byesDone != nil {
-				close(t.byesDone)
-			}
+			t.byeDone()
 		}
+		t.sendBye(p) // closing, and this slot was the one it waited for
 	case wrWrite:
 		r := t.sends.get(idx)
 		if r != nil && r.peer == p.rank {

@@ -326,19 +326,21 @@ func (t *Transport) Close() error {
 		return nil
 	}
 	t.closed = true
+	// The goodbye's ACK also acknowledges every SEND before it (RC keeps
+	// order): eager sends, done once posted, reached the peer. A peer
+	// with no free send slot gets its goodbye when one comes back.
+	done := make(chan struct{})
+	t.byesDone = done
 	for _, p := range t.peers {
-		if p != nil && p.lost == nil && len(p.freeSend) > 0 {
-			if err := t.postControl(p, &header{kind: msgBye}); err == nil {
-				p.byeSent = true
-				t.byesPending++
-			}
+		if p != nil && p.lost == nil {
+			t.byesPending++
+			p.byeWanted = true
+			t.sendBye(p)
 		}
 	}
-	done := make(chan struct{})
 	if t.byesPending == 0 {
 		close(done)
 	}
-	t.byesDone = done
 	t.mu.Unlock()
 
 	timer := time.NewTimer(t.opts.CloseTimeout)
@@ -377,6 +379,30 @@ func (t *Transport) Close() error {
 	<-t.progressDone
 	t.release()
 	return nil
+}
+
+// sendBye posts the goodbye p waits for, if a send slot is free; a peer
+// lost meanwhile is not waited for. t.mu is held.
+func (t *Transport) sendBye(p *peer) {
+	if !p.byeWanted {
+		return
+	}
+	if p.lost == nil && len(p.freeSend) == 0 {
+		return // again when a slot comes back
+	}
+	p.byeWanted = false
+	if p.lost == nil && t.postControl(p, &header{kind: msgBye}) == nil {
+		p.byeSent = true
+		return
+	}
+	t.byeDone()
+}
+
+// byeDone counts one goodbye acknowledged (or given up); t.mu is held.
+func (t *Transport) byeDone() {
+	if t.byesPending--; t.byesPending == 0 && t.byesDone != nil {
+		close(t.byesDone)
+	}
 }
 
 // release destroys the verbs resources (after the progress goroutine

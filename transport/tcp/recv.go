@@ -351,7 +351,7 @@ func (p *peer) poll(ctx context.Context, r *request) {
 		if now.Sub(idleSince) > t.pollIdle || now.Sub(start) > pollMax || ctx.Err() != nil {
 			return
 		}
-		if t.writersWaiting.Load() > 0 && now.Sub(start) > DefaultPollIdle {
+		if writersWaiting.Load() > 0 && now.Sub(start) > DefaultPollIdle {
 			// A writer waits for room, woken by the netpoller, which a
 			// spinning goroutine on the one thread would keep from running.
 			return
@@ -369,7 +369,7 @@ const DefaultPollIdle = 50 * time.Microsecond
 // OneThreadPollIdle is Options.PollIdle's default where the Go runtime
 // has one thread (GOMAXPROCS=1, as launched ranks run: stack.LaunchedProcs):
 // the poller then keeps no other thread of its process from a core, and
-// gives way to the processes sharing its own (spin.Yield). 8 B allreduce,
+// gives way to the processes sharing its own (spin.Idle). 8 B allreduce,
 // 4 launched ranks on 2 cores: 320-490 µs polling 50 µs, 85-125 µs
 // polling 2 ms; 16 ranks on 16 cores: 200-320 µs and 67-106 µs.
 const OneThreadPollIdle = 2 * time.Millisecond

@@ -101,7 +101,7 @@ func (p *peer) writeLoop() {
 	write := func(fd uintptr) bool {
 		if waiting { // woken: the socket has room
 			waiting = false
-			p.t.writersWaiting.Add(-1)
+			writersWaiting.Add(-1)
 		}
 		for i < len(batch) {
 			iov = iov[:0]
@@ -116,7 +116,7 @@ func (p *peer) writeLoop() {
 				continue
 			case unix.EAGAIN:
 				waiting = true
-				p.t.writersWaiting.Add(1)
+				writersWaiting.Add(1)
 				return false
 			default:
 				werr = os.NewSyscallError("writev", e)
@@ -145,7 +145,7 @@ func (p *peer) writeLoop() {
 		err := p.raw.Write(write)
 		if waiting { // the connection failed while the writer waited
 			waiting = false
-			p.t.writersWaiting.Add(-1)
+			writersWaiting.Add(-1)
 		}
 		if err == nil {
 			err = werr

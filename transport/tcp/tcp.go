@@ -74,14 +74,17 @@ type Transport struct {
 	// polling is set while a waiting receiver polls one of the sockets
 	// (peer.poll): one poller per transport.
 	polling atomic.Bool
-	// writersWaiting counts writer goroutines parked until a socket has
-	// room: a poller leaves them the thread (peer.poll).
-	writersWaiting atomic.Int32
 
 	closeOnce sync.Once
 	closed    chan struct{}
 	wg        sync.WaitGroup
 }
+
+// writersWaiting counts the process's writer goroutines parked until a
+// socket has room: a poller leaves them the thread (peer.poll). Per
+// process, since the netpoller that wakes them is: ranks that share a
+// process wait for each other's writers too.
+var writersWaiting atomic.Int32
 
 var (
 	_ collective.Transport = (*Transport)(nil)

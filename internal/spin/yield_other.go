@@ -1,0 +1,6 @@
+//go:build !linux
+
+package spin
+
+// osYield has no portable system call behind it elsewhere.
+func osYield() {}

@@ -22,8 +22,8 @@
 // few shared cores cost most of a small collective's time. With one Go
 // thread (launched ranks) it polls up to OneThreadPollIdle, and stops early
 // when a writer goroutine waits for room, which only the netpoller wakes. A
-// message that arrives before its receive is buffered up to
-// Options.MaxUnexpectedBytes per peer, after which the connection is not
+// message that arrives before its receive is buffered (in pooled buffers,
+// bufpool.go) up to Options.MaxUnexpectedBytes per peer, after which the connection is not
 // read (TCP backpressure) until a matching receive is posted. Isend writes
 // header and payload with one writev, first inline without blocking, and
 // hands what is left to the peer's writer goroutine, which completes each

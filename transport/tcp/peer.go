@@ -141,6 +141,8 @@ func (p *peer) recv(tag Tag, b []byte) *request {
 		err := p.deliver(tag, data, b)
 		if m.send != nil {
 			m.send.Complete(nil)
+		} else {
+			putBuf(data)
 		}
 		return completed(err)
 	}

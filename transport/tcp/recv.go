@@ -197,7 +197,7 @@ func (p *peer) place() bool {
 	}
 	if p.unexpBytes+rx.size <= p.maxUnexp || p.lost != nil {
 		p.unexpBytes += rx.size
-		rx.dst = make([]byte, rx.size)
+		rx.dst = getBuf(rx.size)
 		rx.unexpected = true
 		p.stalled = false
 		return true
@@ -228,7 +228,9 @@ func (p *peer) delivered() {
 			p.unexpBytes -= len(data)
 			p.cond.Broadcast()
 			p.mu.Unlock()
-			rr.Complete(p.deliver(rx.tag, data, rr.buf))
+			err := p.deliver(rx.tag, data, rr.buf)
+			putBuf(data)
+			rr.Complete(err)
 			return
 		}
 		p.unexpected.Push(rx.tag, message{data: data})

@@ -92,7 +92,8 @@ view and the ratios against the targets: busbw >= 1.5x the best peer at 1..64 Mi
 		Short: fmt.Sprintf("%s across lab hosts, one rank per host, as nccl-tests' %s_perf reports it", name, ncclTestName(k)),
 		Long: fmt.Sprintf(`Brings up a lab of --hosts hosts (unless --lab names one), opens one rank per
 host over every --transport in turn (all ranks live in this process, each
-rank's sockets in its host's namespace), and runs %s from -b to -e bytes,
+rank's sockets in its host's namespace; with --procs each rank is a process
+of its own, as a launcher starts them), and runs %s from -b to -e bytes,
 out of place and in place, as nccl-tests does: warm-up at the largest and the
 smallest size, per size one untimed call and -n timed calls issued at once,
 the slowest rank's time per call, algbw and busbw (GB/s), and with -c the
@@ -106,6 +107,7 @@ prints the table.%s`, name, peers),
 		Example: fmt.Sprintf(`  sudo onetdp bench %[1]s -b 8 -e 64M -f 2
   sudo onetdp bench %[1]s --hosts 4 --transport af_xdp,tcp -d bfloat16 -o max
   sudo onetdp bench %[1]s -b 1M -e 16M --algo %[1]s=ring --json
+  sudo onetdp bench %[1]s --hosts 2 --transport tcp --procs   # one process per rank
   # one rank per process, started by a launcher (rank 0 prints the table):
   torchrun --nnodes 2 --nproc-per-node 1 --master-addr 10.0.0.1 --no-python onetdp bench %[1]s -e 16M
   mpirun -n 4 -x MASTER_ADDR=10.0.0.1 onetdp bench %[1]s --transport tcp`, name),

@@ -148,14 +148,13 @@ var (
 
 // EnvBusyPoll overrides the rule of BusyPollAuto ports, read when one
 // opens: "off" never spins (a waiter then holds no core; spinners give way
-// to the processes sharing theirs after spin.YieldAfter, so even ranks
-// that outnumber their cores gain from spinning: 4 launched ranks on 2
-// cores, 8 B allreduce 430-540 µs parked, 115-177 µs spinning); anything
-// else keeps the rule. With a RoCEv2 engine
-// on the port the spinning goroutine is the one waiting for a message,
-// which processes the packets itself (rdma.Poller): one thread, no
-// hand-offs (other goroutines of the process that wait on sockets are
-// then served only between spins).
+// to the processes sharing theirs after spin.YieldAfter, so even ranks that
+// outnumber their cores gain from spinning: 4 launched ranks on 2 cores, 8
+// B allreduce 430-540 µs parked, 115-177 µs spinning); anything else keeps
+// the rule. With a RoCEv2 engine on the port the spinning goroutine is the
+// one waiting for a message, which processes the packets itself
+// (rdma.Poller): one thread, no hand-offs (other goroutines of the process
+// that wait on sockets are then served only between spins).
 const EnvBusyPoll = "ONET_BUSY_POLL"
 
 func noteSpinEnv() { spinOff.Store(os.Getenv(EnvBusyPoll) == "off") }

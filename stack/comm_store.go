@@ -30,11 +30,11 @@ type sharedStore struct {
 }
 
 // joinStore returns the job's store, the function that lets go of it and
-// how many communicators (this one included) were opened on it. A store
-// in CommOptions is the caller's: release does not close it. release's
-// cause, when not nil, is why this rank gives up on the communicator:
-// rank 0 hands it to the ranks still waiting on its store server. A single-rank
-// job with no store URL named gets an in-memory store.
+// how many communicators (this one included) were opened on it. A store in
+// CommOptions is the caller's: release does not close it. release's cause,
+// when not nil, is why this rank gives up on the communicator: rank 0 hands
+// it to the ranks still waiting on its store server. A single-rank job with
+// no store URL named gets an in-memory store.
 func joinStore(ctx context.Context, o CommOptions, l rendezvous.Launch, lookup rendezvous.Lookup, timeout time.Duration) (collective.Store, func(cause error) error, int, error) {
 	if o.Store != nil {
 		return o.Store, func(error) error { return nil }, 1, nil

@@ -229,11 +229,6 @@ func (d *Device) processBatch(n int, hold bool) {
 	now := time.Now()
 	x.ctrls, x.acks, x.cnps = x.ctrls[:0], x.acks[:0], x.cnps[:0]
 	p := &x.p
-	// Only the ACKs of SENDs are held: a SEND meets a receive the
-	// application posted and usually answers, and the answer carries the
-	// ACK. WRITEs, READs and atomics are answered at once (a requester
-	// that waits for a WRITE's completion, as a rendezvous does, would
-	// otherwise wait ackHold).
 	for i := range x.pkts[:n] {
 		pk := &x.pkts[i]
 		d.stats.RxPackets.Add(1)
@@ -256,6 +251,11 @@ func (d *Device) processBatch(n int, hold bool) {
 			d.stats.CNPsRcvd.Add(1)
 			q.onCNP(now)
 		case p.OpCode.IsRequest():
+			// Only the ACKs of SENDs are held: a SEND meets a receive the
+			// application posted and usually answers, and the answer
+			// carries the ACK. WRITEs, READs and atomics are answered at
+			// once (a requester that waits for a WRITE's completion, as a
+			// rendezvous does, would otherwise wait ackHold).
 			hold = hold && p.OpCode.IsSend() && q.holdAcks.Load()
 			ce := ceMarked(pk.TOS)
 			c, send := q.onRequest(p, ce, now)

@@ -329,17 +329,23 @@ func (t *Transport) Close() error {
 	// The goodbye's ACK also acknowledges every SEND before it (RC keeps
 	// order): eager sends, done once posted, reached the peer. A peer
 	// with no free send slot gets its goodbye when one comes back.
+	// Every goodbye is counted before any is posted, so that byeDone
+	// closes done once, when the last is acknowledged or given up.
 	done := make(chan struct{})
 	t.byesDone = done
 	for _, p := range t.peers {
 		if p != nil && p.lost == nil {
 			t.byesPending++
 			p.byeWanted = true
-			t.sendBye(p)
 		}
 	}
 	if t.byesPending == 0 {
 		close(done)
+	}
+	for _, p := range t.peers {
+		if p != nil {
+			t.sendBye(p)
+		}
 	}
 	t.mu.Unlock()
 

@@ -22,10 +22,10 @@ const pubChunk = 128 << 10
 var errProducerClosed = errors.New("peer closed its ring")
 
 // peer is the state toward one local rank: the ring from it (in, read by
-// the receive goroutine alone), the ring to it (out, written by the
-// writer sq names: an inline sender or the writer goroutine), posted
-// receives and unexpected messages (mu), and the send queue (sq). The rank itself is a peer like any other, over its own
-// ring.
+// the receive goroutine alone), the ring to it (out, written by the writer
+// sq names: an inline sender or the writer goroutine), posted receives and
+// unexpected messages (mu), and the send queue (sq). The rank itself is a
+// peer like any other, over its own ring.
 type peer struct {
 	t    *Transport
 	rank int
@@ -138,7 +138,7 @@ func (p *peer) send(tag Tag, b []byte) *request {
 		return r
 	}
 	if atomic.LoadUint64(p.out.u64(offConsClosed)) != 0 {
-		p.fail(p.lostError(errors.New("peer closed its ring")))
+		p.fail(p.lostError(errProducerClosed))
 	}
 	inline, err := p.sq.Begin(r)
 	if err != nil {
@@ -220,7 +220,7 @@ func (p *peer) writeLoop() {
 				break
 			}
 			if atomic.LoadUint64(p.out.u64(offConsClosed)) != 0 {
-				p.fail(p.lostError(errors.New("peer closed its ring")))
+				p.fail(p.lostError(errProducerClosed))
 				break
 			}
 			p.out.waitSpace(tail, p.stopped)

@@ -23,12 +23,12 @@
 // thread (launched ranks) it polls up to OneThreadPollIdle, and stops early
 // when a writer goroutine waits for room, which only the netpoller wakes. A
 // message that arrives before its receive is buffered (in pooled buffers,
-// bufpool.go) up to Options.MaxUnexpectedBytes per peer, after which the connection is not
-// read (TCP backpressure) until a matching receive is posted. Isend writes
-// header and payload with one writev, first inline without blocking, and
-// hands what is left to the peer's writer goroutine, which completes each
-// send as soon as its last byte is in the socket; payloads are never
-// copied.
+// bufpool.go) up to Options.MaxUnexpectedBytes per peer, after which the
+// connection is not read (TCP backpressure) until a matching receive is
+// posted. Isend writes header and payload with one writev, first inline
+// without blocking, and hands what is left to the peer's writer goroutine,
+// which completes each send as soon as its last byte is in the socket;
+// payloads are never copied.
 //
 // Sockets are opened on the goroutine that calls New, so New called inside
 // lab.Host.Do puts the listener and every dialed connection in that host's

@@ -19,8 +19,9 @@ const maxMessage = 1 << 40
 const writeBatch = 64
 
 // peer is the state toward one rank: the receive side (posted receives and
-// unexpected messages, guarded by mu) and the send side (sq). For the rank itself there is no connection: Isend hands the send
-// request to the matching receive, which copies and completes both.
+// unexpected messages, guarded by mu) and the send side (sq). For the rank
+// itself there is no connection: Isend hands the send request to the
+// matching receive, which copies and completes both.
 type peer struct {
 	t    *Transport
 	rank int

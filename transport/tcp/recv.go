@@ -9,8 +9,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/opennetworks/onetdp/internal/spin"
 	"golang.org/x/sys/unix"
+
+	"github.com/opennetworks/onetdp/internal/spin"
 )
 
 // The receive side of a connection is a resumable, non-blocking parser

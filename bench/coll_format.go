@@ -266,6 +266,14 @@ type CollRatio struct {
 	// time there (lower is better).
 	SmallSize int64   `json:"small_size"`
 	SmallTime float64 `json:"small_time_ratio"`
+	// Rounds, when the rows are medians of several rounds
+	// (CollRatiosOverRounds), is how many rounds gave a ratio; the Lo and
+	// Hi fields are the lowest and highest of them.
+	Rounds      int     `json:"rounds,omitempty"`
+	BusBWGeoLo  float64 `json:"busbw_ratio_geomean_lo,omitempty"`
+	BusBWGeoHi  float64 `json:"busbw_ratio_geomean_hi,omitempty"`
+	SmallTimeLo float64 `json:"small_time_ratio_lo,omitempty"`
+	SmallTimeHi float64 `json:"small_time_ratio_hi,omitempty"`
 }
 
 // CollRatios compares every non-peer transport with every peer, per
@@ -335,20 +343,34 @@ func CollRatios(rows []CollResult, from, to int64) []CollRatio {
 	return out
 }
 
-// WriteCollRatios prints one line per CollRatio with the DESIGN targets.
+// WriteCollRatios prints one line per CollRatio with the DESIGN targets
+// and, for medians of several rounds, the range of the rounds' ratios.
 func WriteCollRatios(w io.Writer, ratios []CollRatio) {
 	for _, r := range ratios {
+		spread := func(lo, hi float64) []string {
+			if r.Rounds < 2 {
+				return nil
+			}
+			return []string{fmt.Sprintf("%d rounds %.2fx..%.2fx", r.Rounds, lo, hi)}
+		}
 		var parts []string
 		if r.Sizes > 0 {
-			parts = append(parts, fmt.Sprintf("busbw %s..%s: %.2fx geomean (min %.2fx, max %.2fx, %d sizes; target >= 1.5x the best peer)",
-				sizeString(r.LargeFrom), sizeString(r.LargeTo), r.BusBWGeo, r.BusBWMin, r.BusBWMax, r.Sizes))
+			notes := []string{fmt.Sprintf("min %.2fx, max %.2fx, %d sizes", r.BusBWMin, r.BusBWMax, r.Sizes)}
+			notes = append(notes, spread(r.BusBWGeoLo, r.BusBWGeoHi)...)
+			notes = append(notes, "target >= 1.5x the best peer")
+			parts = append(parts, fmt.Sprintf("busbw %s..%s: %.2fx geomean (%s)",
+				sizeString(r.LargeFrom), sizeString(r.LargeTo), r.BusBWGeo, strings.Join(notes, "; ")))
 		}
 		if r.SmallSize > 0 {
-			target := ""
+			notes := spread(r.SmallTimeLo, r.SmallTimeHi)
 			if strings.HasPrefix(r.Peer, "openmpi") {
-				target = " (target <= 0.5x Open MPI)"
+				notes = append(notes, "target <= 0.5x Open MPI")
 			}
-			parts = append(parts, fmt.Sprintf("time at %d B: %.2fx%s", r.SmallSize, r.SmallTime, target))
+			part := fmt.Sprintf("time at %d B: %.2fx", r.SmallSize, r.SmallTime)
+			if len(notes) > 0 {
+				part += " (" + strings.Join(notes, "; ") + ")"
+			}
+			parts = append(parts, part)
 		}
 		if len(parts) == 0 {
 			parts = append(parts, "no common sizes")

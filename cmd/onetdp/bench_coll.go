@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,6 +51,7 @@ type collBenchFlags struct {
 	debug      bool
 	launcher   bool
 	procs      bool
+	repeat     int
 	procArgs   []string // the flags every --procs rank repeats
 }
 
@@ -77,8 +79,9 @@ func newBenchCollCmds() []*cobra.Command {
 func newBenchCollCmd(k collective.OpKind) *cobra.Command {
 	f := &collBenchFlags{o: bench.CollOptions{Op: k}}
 	name := k.String()
-	peers := ""
+	peers, peersFlag := "", ""
 	if collpeers.Supported(k) {
+		peersFlag = " --peers"
 		peers = `
 
 --peers then runs Open MPI (btl tcp; mpirun from h0 reaches the other hosts
@@ -98,7 +101,10 @@ out of place and in place, as nccl-tests does: warm-up at the largest and the
 smallest size, per size one untimed call and -n timed calls issued at once,
 the slowest rank's time per call, algbw and busbw (GB/s), and with -c the
 number of wrong elements of a checked call. Sizes above --iter-bytes/-n run
-fewer iterations so that a sweep to 64 MiB ends in minutes.
+fewer iterations so that a sweep to 64 MiB ends in minutes. --repeat N runs
+the whole sweep (every transport, and the peers) N times in turn and prints
+each row's median time, with the range of the rounds' ratios: on a shared
+machine one sweep's figures drift with the load of the moment.
 
 Under a launcher (torchrun, mpirun; srun with --launcher) each process is one
 rank: it opens its communicator from RANK/WORLD_SIZE (or OMPI_COMM_WORLD_*,
@@ -108,9 +114,10 @@ prints the table.%s`, name, peers),
   sudo onetdp bench %[1]s --hosts 4 --transport af_xdp,tcp -d bfloat16 -o max
   sudo onetdp bench %[1]s -b 1M -e 16M --algo %[1]s=ring --json
   sudo onetdp bench %[1]s --hosts 2 --transport tcp --procs   # one process per rank
+  sudo onetdp bench %[1]s --hosts 2 --transport tcp --procs%[2]s --repeat 5   # medians of 5 alternating rounds
   # one rank per process, started by a launcher (rank 0 prints the table):
   torchrun --nnodes 2 --nproc-per-node 1 --master-addr 10.0.0.1 --no-python onetdp bench %[1]s -e 16M
-  mpirun -n 4 -x MASTER_ADDR=10.0.0.1 onetdp bench %[1]s --transport tcp`, name),
+  mpirun -n 4 -x MASTER_ADDR=10.0.0.1 onetdp bench %[1]s --transport tcp`, name, peersFlag),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.launcher || launchedEnv(os.LookupEnv) {
@@ -147,6 +154,8 @@ prints the table.%s`, name, peers),
 	}
 	fs.BoolVar(&f.procs, "procs", false, "run each rank as its own process, one per lab host, as a launcher would (this program with --launcher in the "+
 		"host's namespace; one Go thread each), the way the peers run; rows are named <transport>"+procsSuffix)
+	fs.IntVar(&f.repeat, "repeat", 1, "run every transport (and peer) this many rounds, alternating, and report each row's median: "+
+		"one sweep's figures drift with the machine's load, and its ratios with them")
 	fs.BoolVar(&f.json, "json", false, "print rows (and ratios) as JSON")
 	fs.BoolVar(&f.launcher, "launcher", false, "be one rank of a job a launcher started (automatic when RANK, OMPI_COMM_WORLD_RANK or ONET_RANK is set; "+
 		"with srun, say it): rank, size and MASTER_ADDR/MASTER_PORT from the environment, one --transport at a time (default tcp or ONET_TRANSPORT), one Go thread unless GOMAXPROCS is set, rank 0 prints")
@@ -229,6 +238,9 @@ func (f *collBenchFlags) options() (bench.CollOptions, []string, map[collective.
 		return o, nil, nil, fmt.Errorf("-c %d -z %d -n %d -f %d: want -c >= 0, -z 0 or 1, -n >= 1, -f >= 1", f.check, f.blocking, o.Iters, o.StepFactor)
 	}
 	o.Check, o.Blocking = f.check, f.blocking == 1
+	if f.repeat < 1 || f.repeat > 100 {
+		return o, nil, nil, fmt.Errorf("--repeat %d: want 1..100", f.repeat)
+	}
 	if f.hosts < 1 || f.hosts > 16 {
 		return o, nil, nil, fmt.Errorf("--hosts %d: want 1..16", f.hosts)
 	}
@@ -265,6 +277,25 @@ type collReport struct {
 	// Headers are our runs' banners, one per transport.
 	Headers []bench.CollHeader `json:"headers"`
 	Notes   []string           `json:"notes,omitempty"`
+	// Rounds is --repeat: with more than one, Rows are the medians of
+	// RoundRows, every round's rows (ours and the peers', alternating).
+	Rounds    int                  `json:"rounds"`
+	RoundRows [][]bench.CollResult `json:"round_rows,omitempty"`
+}
+
+// collTable is one table of the report: its banner and the transport
+// its rows carry.
+type collTable struct {
+	header    bench.CollHeader
+	transport string
+}
+
+// rowsTransport is the transport name rows carry ("" when none).
+func rowsTransport(rows []bench.CollResult) string {
+	if len(rows) == 0 {
+		return ""
+	}
+	return rows[0].Transport
 }
 
 func runCollBench(ctx context.Context, stdout, progress io.Writer, f *collBenchFlags) error {
@@ -286,58 +317,98 @@ func runCollBench(ctx context.Context, stdout, progress io.Writer, f *collBenchF
 	for i := range hosts {
 		hosts[i] = &l.Hosts[i]
 	}
-	rep := collReport{Test: o.Op.String(), Ranks: f.hosts}
-	for _, t := range transports {
-		to := o
-		to.Transport = t
-		to.Progress = progress
-		var rows []bench.CollResult
-		var header bench.CollHeader
-		var err error
-		if f.procs {
-			header, rows, err = runCollProcs(ctx, progress, hosts, t, f)
-			if err == nil && !f.json {
+	rep := collReport{Test: o.Op.String(), Ranks: f.hosts, Rounds: max(1, f.repeat)}
+	// With several rounds only the medians are printed, at the end.
+	live := !f.json && rep.Rounds == 1
+	var rounds [][]bench.CollResult
+	var tables []collTable // round 1's tables, in order: ours, then the peers'
+	for round := 1; round <= rep.Rounds; round++ {
+		if rep.Rounds > 1 {
+			fmt.Fprintf(progress, "bench %v: round %d of %d\n", o.Op, round, rep.Rounds)
+		}
+		var all []bench.CollResult
+		for _, t := range transports {
+			to := o
+			to.Transport = t
+			to.Progress = progress
+			var rows []bench.CollResult
+			var header bench.CollHeader
+			var err error
+			if f.procs {
+				header, rows, err = runCollProcs(ctx, progress, hosts, t, f)
 				header.Test = o.Op.String() + " (" + t + procsSuffix + ")"
-				bench.WriteCollHeader(stdout, header)
-				for _, r := range rows {
-					bench.WriteCollRow(stdout, r)
+				if err == nil && live {
+					bench.WriteCollHeader(stdout, header)
+					for _, r := range rows {
+						bench.WriteCollRow(stdout, r)
+					}
 				}
+			} else {
+				header, err = runCollOnTransport(ctx, progress, hosts, t, f, algo, to, func(h bench.CollHeader) {
+					if live {
+						bench.WriteCollHeader(stdout, h)
+					}
+				}, func(r bench.CollResult) {
+					rows = append(rows, r)
+					if live {
+						bench.WriteCollRow(stdout, r)
+					}
+				})
 			}
-		} else {
-			header, err = runCollOnTransport(ctx, progress, hosts, t, f, algo, to, func(h bench.CollHeader) {
-				if !f.json {
-					bench.WriteCollHeader(stdout, h)
-				}
-			}, func(r bench.CollResult) {
-				rows = append(rows, r)
-				if !f.json {
-					bench.WriteCollRow(stdout, r)
-				}
-			})
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", t, err)
-		}
-		if !f.json {
-			bench.WriteCollFooter(stdout, rows)
-			fmt.Fprintln(stdout)
-		}
-		rep.Headers = append(rep.Headers, header)
-		rep.Rows = append(rep.Rows, rows...)
-	}
-	if f.peers {
-		peerRows, notes := runCollPeers(ctx, progress, l, f.hosts, o)
-		rep.Notes = append(rep.Notes, notes...)
-		for _, pr := range peerRows {
-			if !f.json {
-				h := o.HeaderFor(nil)
-				h.Test = o.Op.String() + " (" + pr[0].Transport + ")"
-				bench.WriteCollTable(stdout, h, pr)
+			if err != nil {
+				return fmt.Errorf("%s: %w", t, err)
+			}
+			if live {
+				bench.WriteCollFooter(stdout, rows)
 				fmt.Fprintln(stdout)
 			}
-			rep.Rows = append(rep.Rows, pr...)
+			if round == 1 {
+				rep.Headers = append(rep.Headers, header)
+				tables = append(tables, collTable{header, rowsTransport(rows)})
+			}
+			all = append(all, rows...)
 		}
-		rep.Ratios = bench.CollRatios(rep.Rows, 1<<20, 64<<20)
+		if f.peers {
+			peerRows, notes := runCollPeers(ctx, progress, l, f.hosts, o)
+			for _, n := range notes {
+				if !slices.Contains(rep.Notes, n) {
+					rep.Notes = append(rep.Notes, n)
+				}
+			}
+			for _, pr := range peerRows {
+				h := o.HeaderFor(nil)
+				h.Test = o.Op.String() + " (" + pr[0].Transport + ")"
+				if live {
+					bench.WriteCollTable(stdout, h, pr)
+					fmt.Fprintln(stdout)
+				}
+				if round == 1 {
+					tables = append(tables, collTable{h, pr[0].Transport})
+				}
+				all = append(all, pr...)
+			}
+		}
+		rounds = append(rounds, all)
+	}
+	rep.Rows = bench.CollMedian(rounds)
+	if rep.Rounds > 1 {
+		rep.RoundRows = rounds
+	}
+	if f.peers {
+		rep.Ratios = bench.CollRatiosOverRounds(rounds, 1<<20, 64<<20)
+	}
+	if !f.json && rep.Rounds > 1 {
+		for _, t := range tables {
+			var rows []bench.CollResult
+			for _, r := range rep.Rows {
+				if r.Transport == t.transport {
+					rows = append(rows, r)
+				}
+			}
+			t.header.Test = fmt.Sprintf("%v (%s), median of %d rounds", o.Op, t.transport, rep.Rounds)
+			bench.WriteCollTable(stdout, t.header, rows)
+			fmt.Fprintln(stdout)
+		}
 	}
 	if f.json {
 		return writeJSON(stdout, rep)

@@ -23,7 +23,7 @@ const procsSuffix = "/procs"
 // procsSkip are the flags a --procs rank does not get: they choose the lab,
 // the transports and the report, which the parent owns.
 var procsSkip = map[string]bool{"hosts": true, "transport": true, "peers": true, "json": true, "lab": true,
-	"link-mtu": true, "procs": true, "launcher": true}
+	"link-mtu": true, "procs": true, "launcher": true, "repeat": true}
 
 // procsArgs lists the flags the user set that every --procs rank repeats.
 func procsArgs(fs *pflag.FlagSet) []string {

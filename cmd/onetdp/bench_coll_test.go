@@ -66,6 +66,44 @@ func TestBenchCLICollText(t *testing.T) {
 	}
 }
 
+// TestBenchCLICollRepeat: --repeat runs every transport in rounds and
+// reports each row's median, every round's rows beside them (--json), and
+// prints only the median tables.
+func TestBenchCLICollRepeat(t *testing.T) {
+	testutil.RequireRoot(t)
+	out, err := runBench(t, "allgather", "--hosts", "2", "-b", "1K", "-e", "4K", "-f", "4", "-n", "2", "-w", "1",
+		"--transport", "tcp", "--repeat", "2", "--json")
+	if err != nil {
+		t.Fatalf("bench allgather --repeat 2: %v", err)
+	}
+	var rep collReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	if rep.Rounds != 2 || len(rep.RoundRows) != 2 || len(rep.Rows) != 2 || len(rep.Headers) != 1 {
+		t.Fatalf("report %+v: want 2 rounds of 2 rows, 2 median rows, 1 header", rep)
+	}
+	for i, r := range rep.Rows {
+		a, b := rep.RoundRows[0][i], rep.RoundRows[1][i]
+		if r.Size != a.Size || r.Size != b.Size || r.Transport != "tcp" {
+			t.Fatalf("row %d (%s %d B) against rounds' %d and %d B", i, r.Transport, r.Size, a.Size, b.Size)
+		}
+		// The median of two is their mean.
+		want := (a.OutOfPlace.TimeUs + b.OutOfPlace.TimeUs) / 2
+		if d := r.OutOfPlace.TimeUs - want; d > 1e-6 || d < -1e-6 || r.OutOfPlace.Wrong != 0 {
+			t.Errorf("row %d out of place %+v, want %.3f us (rounds %.3f, %.3f), 0 wrong", i, r.OutOfPlace, want,
+				a.OutOfPlace.TimeUs, b.OutOfPlace.TimeUs)
+		}
+	}
+	out, err = runBench(t, "allgather", "--hosts", "2", "-b", "1K", "-e", "1K", "-n", "2", "-w", "1", "--transport", "tcp", "--repeat", "2")
+	if err != nil {
+		t.Fatalf("bench allgather --repeat 2: %v", err)
+	}
+	if n := strings.Count(out, "# onetdp allgather"); n != 1 || !strings.Contains(out, "# onetdp allgather (tcp), median of 2 rounds: ") {
+		t.Errorf("want one table, the medians':\n%s", out)
+	}
+}
+
 func TestBenchCLICollRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"allreduce", "--transport", "carrier-pigeon"},
@@ -77,6 +115,7 @@ func TestBenchCLICollRejectsBadFlags(t *testing.T) {
 		{"allgather", "--algo", "allgather"},
 		{"allreduce", "-e", "lots"},
 		{"allreduce", "--path-mtu", "1500"},
+		{"allreduce", "--repeat", "0"},
 	} {
 		if _, err := runBench(t, args...); err == nil {
 			t.Errorf("bench %v: no error", args)

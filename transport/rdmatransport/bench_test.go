@@ -17,6 +17,10 @@ func BenchmarkFake(b *testing.B) {
 	for _, n := range []int{64, 4096, 65536} {
 		b.Run(name("latency/%dB", n), func(b *testing.B) { collectivetest.BenchPingPong(b, ts, n) })
 	}
+	polled := fakeGroupPorts(b, 2, true, nil)
+	b.Run("latency/64B/polled", func(b *testing.B) {
+		collectivetest.BenchPingPong(b, []collective.Transport{polled[0], polled[1]}, 64)
+	})
 	for _, n := range []int{65536, 4 << 20} {
 		b.Run(name("bandwidth/%dB", n), func(b *testing.B) { collectivetest.BenchStream(b, ts, n) })
 	}

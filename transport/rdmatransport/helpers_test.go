@@ -9,6 +9,7 @@ import (
 
 	"github.com/opennetworks/onetdp/collective"
 	"github.com/opennetworks/onetdp/collective/collectivetest"
+	"github.com/opennetworks/onetdp/dataplane"
 	"github.com/opennetworks/onetdp/dataplane/porttest"
 	"github.com/opennetworks/onetdp/rdma/rocev2"
 	"github.com/opennetworks/onetdp/transport/rdmatransport"
@@ -18,11 +19,25 @@ import (
 // network. mod, if set, adjusts each rank's options.
 func fakeGroup(t testing.TB, n int, mod func(*rdmatransport.Options)) []*rdmatransport.Transport {
 	t.Helper()
+	return fakeGroupPorts(t, n, false, mod)
+}
+
+// fakeGroupPorts is fakeGroup, on ports that let waiters poll
+// (porttest.PollPort) when polled is set.
+func fakeGroupPorts(t testing.TB, n int, polled bool, mod func(*rdmatransport.Options)) []*rdmatransport.Transport {
+	t.Helper()
 	net := porttest.NewNetwork(porttest.NetworkOptions{MTU: 4200, QueueLen: 8192})
 	store := collective.NewMemStore()
 	devs := make([]*rocev2.Device, n)
 	for i := range n {
-		port, err := net.NewPort(netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)}), rocev2.UDPPort))
+		addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)}), rocev2.UDPPort)
+		var port dataplane.Port
+		var err error
+		if polled {
+			port, err = net.NewPollPort(addr)
+		} else {
+			port, err = net.NewPort(addr)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"math"
 
 	"github.com/opennetworks/onetdp/collective"
+	"github.com/opennetworks/onetdp/internal/par"
 )
 
 // collGeometry is nccl-tests' per-size arithmetic (getCollByteCount): the
@@ -131,7 +132,7 @@ func (r *collRun) check(ctx context.Context, g collGeometry, inPlace bool, rep u
 	for rank := range r.n {
 		inputs[rank] = r.bufs.prepareCheck(rank, g, inPlace, r.o, rep)
 	}
-	errs := parallel(r.n, func(rank int) error {
+	errs := par.Start(r.n, func(rank int) error {
 		h, err := r.bufs.op(r.comms[rank], r.o, g, inPlace)(ctx)
 		if err == nil {
 			err = h.Wait(ctx)

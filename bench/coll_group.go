@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/opennetworks/onetdp/collective"
+	"github.com/opennetworks/onetdp/internal/par"
 )
 
 // collRun is one Collective call's state.
@@ -36,7 +37,7 @@ func (r *collRun) timed(ctx context.Context, g collGeometry, inPlace bool, iters
 	var ready sync.WaitGroup
 	ready.Add(r.n)
 	start := make(chan struct{})
-	errs := parallel(r.n, func(rank int) error {
+	errs := par.Start(r.n, func(rank int) error {
 		op := r.bufs.op(r.comms[rank], r.o, g, inPlace)
 		h, err := op(ctx)
 		if err == nil {
@@ -98,26 +99,6 @@ func runOps(ctx context.Context, op func(context.Context) (*collective.Handle, e
 		}
 	}
 	return nil
-}
-
-// parallel runs fn for every rank on its own goroutine and delivers the
-// errors (by rank) once all returned.
-func parallel(n int, fn func(rank int) error) <-chan []error {
-	out := make(chan []error, 1)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for rank := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[rank] = fn(rank)
-		}()
-	}
-	go func() {
-		wg.Wait()
-		out <- errs
-	}()
-	return out
 }
 
 func joinRankErrors(errs []error) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/opennetworks/onetdp/bench/collpeers"
 	"github.com/opennetworks/onetdp/collective"
 	"github.com/opennetworks/onetdp/dataplane"
+	"github.com/opennetworks/onetdp/internal/par"
 	"github.com/opennetworks/onetdp/lab"
 	"github.com/opennetworks/onetdp/rdma"
 	"github.com/opennetworks/onetdp/stack"
@@ -467,7 +468,7 @@ func runCollOnTransport(ctx context.Context, progress io.Writer, hosts []*lab.Ho
 	}
 	comms := make([]*collective.Communicator, n)
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	errs := collParallel(n, func(r int) error {
+	errs := par.Each(n, func(r int) error {
 		var err error
 		comms[r], err = collective.NewCommunicator(cctx, ts[r], copts)
 		return err
@@ -508,7 +509,7 @@ func openCollTransports(ctx context.Context, hosts []*lab.Host, t string, pathMT
 	ts := make([]collective.Transport, n)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	errs := collParallel(n, func(r int) error {
+	errs := par.Each(n, func(r int) error {
 		h := hosts[r]
 		addr := h.Addr.Addr()
 		kind, port := stack.TransportRoCEv2, dataplane.TransportAFXDP
@@ -544,21 +545,6 @@ func openCollTransports(ctx context.Context, hosts []*lab.Host, t string, pathMT
 		return nil, err
 	}
 	return ts, nil
-}
-
-func collParallel(n int, fn func(r int) error) []error {
-	errs := make([]error, n)
-	done := make(chan struct{})
-	for r := range n {
-		go func() {
-			errs[r] = fn(r)
-			done <- struct{}{}
-		}()
-	}
-	for range n {
-		<-done
-	}
-	return errs
 }
 
 // runCollPeers runs Open MPI and Gloo on the first n hosts; a peer that

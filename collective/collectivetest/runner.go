@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sync"
 	"testing"
 
 	"github.com/opennetworks/onetdp/collective"
+	"github.com/opennetworks/onetdp/internal/par"
 )
 
 // Comms builds n communicators over a fresh in-memory group (all at once:
@@ -52,19 +52,7 @@ func NewComms(ctx context.Context, ts []collective.Transport, copts collective.O
 
 // Parallel runs fn(rank) for every rank at once and returns each rank's
 // error.
-func Parallel(n int, fn func(rank int) error) []error {
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for r := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[r] = fn(r)
-		}()
-	}
-	wg.Wait()
-	return errs
-}
+func Parallel(n int, fn func(rank int) error) []error { return par.Each(n, fn) }
 
 // Inputs returns every rank's input for c with count elements per rank
 // (ReduceScatter and AllToAll: count per block): integers drawn from

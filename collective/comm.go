@@ -168,6 +168,8 @@ type Communicator struct {
 	scratchMu sync.Mutex
 	free      [][]byte
 
+	world []int // 0, 1, ..., size-1: worldGroup's ranks, read only
+
 	stats Stats
 }
 
@@ -187,6 +189,10 @@ func NewCommunicator(ctx context.Context, t Transport, opts Options) (*Communica
 	}
 	c := &Communicator{t: t, rank: t.Rank(), size: t.Size(), opts: opts,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), aborted: make(chan struct{})}
+	c.world = make([]int, c.size)
+	for i := range c.world {
+		c.world[i] = i
+	}
 	var err error
 	if c.forced, err = forcedAlgorithms(&c.opts); err != nil {
 		return nil, fmt.Errorf("new communicator: %w", err)
@@ -325,15 +331,8 @@ func (c *Communicator) execute(h *Handle) (err error) {
 			err = fmt.Errorf("%v #%d on rank %d: panic: %v", h.kind, h.seq, c.rank, p)
 		}
 	}()
-	ctx, cancel := context.WithCancelCause(h.ctx)
-	defer cancel(nil)
-	stop := context.AfterFunc(c.life, func() { cancel(context.Cause(c.life)) })
-	defer stop()
-	if _, ok := ctx.Deadline(); !ok {
-		var cancelT context.CancelFunc
-		ctx, cancelT = context.WithTimeout(ctx, c.opts.Timeout)
-		defer cancelT()
-	}
+	ctx := newOpCtx(h.ctx, c.life, c.opts.Timeout, start)
+	defer ctx.release()
 	x := &exec{c: c, ctx: ctx, call: h.call, seq: h.seq, rank: c.rank, size: c.size, t: c.t}
 	if c.size == 1 {
 		err = x.local()

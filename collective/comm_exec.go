@@ -31,13 +31,14 @@ type call struct {
 type exec struct {
 	c *Communicator
 	call
-	ctx        context.Context
+	ctx        *opCtx
 	t          Transport
 	seq        uint64
 	rank, size int
 	alg        string
 
-	scratch [][]byte // taken from the communicator (under its scratchMu), returned by release
+	scratch [][]byte  // taken from the communicator (under its scratchMu), returned by release
+	held    [4][]byte // scratch's first backing array
 }
 
 // xreq is a transport request with the peer it talks to, for diagnostics.
@@ -123,14 +124,14 @@ func (x *exec) sendrecv(sendPeer int, sb []byte, recvPeer int, rb []byte, step i
 // (a peer that aborted closes its transport, which shows here as a lost
 // peer).
 func (x *exec) transportErr(err error) error {
-	if cause := context.Cause(x.ctx); cause != nil && errors.Is(cause, ErrAborted) {
+	if cause := x.ctx.Cause(); cause != nil && errors.Is(cause, ErrAborted) {
 		return fmt.Errorf("%w (%w)", cause, err)
 	}
 	return err
 }
 
 func (x *exec) ctxErr(pending []xreq) error {
-	cause := context.Cause(x.ctx)
+	cause := x.ctx.Cause()
 	if errors.Is(cause, context.DeadlineExceeded) {
 		var recvs, sends []int
 		for _, q := range pending {
@@ -176,6 +177,9 @@ func (x *exec) buf(n int) []byte {
 		c.free = slices.Delete(c.free, best, best+1)
 	} else {
 		b = make([]byte, n)
+	}
+	if x.scratch == nil {
+		x.scratch = x.held[:0]
 	}
 	x.scratch = append(x.scratch, b)
 	return b

@@ -17,13 +17,7 @@ func (g group) peer(i int) int {
 }
 
 // worldGroup is every rank of the communicator.
-func (x *exec) worldGroup() group {
-	r := make([]int, x.size)
-	for i := range r {
-		r[i] = i
-	}
-	return group{ranks: r, me: x.rank}
-}
+func (x *exec) worldGroup() group { return group{ranks: x.c.world, me: x.rank} }
 
 // binomialBcast copies buf from member root to every member of g along a
 // binomial tree, using one step.

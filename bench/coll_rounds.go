@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"slices"
 )
 
@@ -63,15 +64,7 @@ func medianTiming(rs []CollResult, pick func(CollResult) *CollTiming) *CollTimin
 	for _, t := range ts {
 		wrong = max(wrong, t.Wrong)
 	}
-	slices.SortFunc(ts, func(a, b CollTiming) int {
-		switch {
-		case a.TimeUs < b.TimeUs:
-			return -1
-		case a.TimeUs > b.TimeUs:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(ts, func(a, b CollTiming) int { return cmp.Compare(a.TimeUs, b.TimeUs) })
 	ref := ts[0]
 	med := ts[len(ts)/2].TimeUs
 	if len(ts)%2 == 0 {

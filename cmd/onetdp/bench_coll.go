@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -284,21 +283,6 @@ type collReport struct {
 	RoundRows [][]bench.CollResult `json:"round_rows,omitempty"`
 }
 
-// collTable is one table of the report: its banner and the transport
-// its rows carry.
-type collTable struct {
-	header    bench.CollHeader
-	transport string
-}
-
-// rowsTransport is the transport name rows carry ("" when none).
-func rowsTransport(rows []bench.CollResult) string {
-	if len(rows) == 0 {
-		return ""
-	}
-	return rows[0].Transport
-}
-
 func runCollBench(ctx context.Context, stdout, progress io.Writer, f *collBenchFlags) error {
 	o, transports, algo, err := f.options()
 	if err != nil {
@@ -318,110 +302,8 @@ func runCollBench(ctx context.Context, stdout, progress io.Writer, f *collBenchF
 	for i := range hosts {
 		hosts[i] = &l.Hosts[i]
 	}
-	rep := collReport{Test: o.Op.String(), Ranks: f.hosts, Rounds: max(1, f.repeat)}
-	// With several rounds only the medians are printed, at the end.
-	live := !f.json && rep.Rounds == 1
-	var rounds [][]bench.CollResult
-	var tables []collTable // round 1's tables, in order: ours, then the peers'
-	for round := 1; round <= rep.Rounds; round++ {
-		if rep.Rounds > 1 {
-			fmt.Fprintf(progress, "bench %v: round %d of %d\n", o.Op, round, rep.Rounds)
-		}
-		var all []bench.CollResult
-		for _, t := range transports {
-			to := o
-			to.Transport = t
-			to.Progress = progress
-			var rows []bench.CollResult
-			var header bench.CollHeader
-			var err error
-			if f.procs {
-				header, rows, err = runCollProcs(ctx, progress, hosts, t, f)
-				header.Test = o.Op.String() + " (" + t + procsSuffix + ")"
-				if err == nil && live {
-					bench.WriteCollHeader(stdout, header)
-					for _, r := range rows {
-						bench.WriteCollRow(stdout, r)
-					}
-				}
-			} else {
-				header, err = runCollOnTransport(ctx, progress, hosts, t, f, algo, to, func(h bench.CollHeader) {
-					if live {
-						bench.WriteCollHeader(stdout, h)
-					}
-				}, func(r bench.CollResult) {
-					rows = append(rows, r)
-					if live {
-						bench.WriteCollRow(stdout, r)
-					}
-				})
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", t, err)
-			}
-			if live {
-				bench.WriteCollFooter(stdout, rows)
-				fmt.Fprintln(stdout)
-			}
-			if round == 1 {
-				rep.Headers = append(rep.Headers, header)
-				tables = append(tables, collTable{header, rowsTransport(rows)})
-			}
-			all = append(all, rows...)
-		}
-		if f.peers {
-			peerRows, notes := runCollPeers(ctx, progress, l, f.hosts, o)
-			for _, n := range notes {
-				if !slices.Contains(rep.Notes, n) {
-					rep.Notes = append(rep.Notes, n)
-				}
-			}
-			for _, pr := range peerRows {
-				h := o.HeaderFor(nil)
-				h.Test = o.Op.String() + " (" + pr[0].Transport + ")"
-				if live {
-					bench.WriteCollTable(stdout, h, pr)
-					fmt.Fprintln(stdout)
-				}
-				if round == 1 {
-					tables = append(tables, collTable{h, pr[0].Transport})
-				}
-				all = append(all, pr...)
-			}
-		}
-		rounds = append(rounds, all)
-	}
-	rep.Rows = bench.CollMedian(rounds)
-	if rep.Rounds > 1 {
-		rep.RoundRows = rounds
-	}
-	if f.peers {
-		rep.Ratios = bench.CollRatiosOverRounds(rounds, 1<<20, 64<<20)
-	}
-	if !f.json && rep.Rounds > 1 {
-		for _, t := range tables {
-			var rows []bench.CollResult
-			for _, r := range rep.Rows {
-				if r.Transport == t.transport {
-					rows = append(rows, r)
-				}
-			}
-			t.header.Test = fmt.Sprintf("%v (%s), median of %d rounds", o.Op, t.transport, rep.Rounds)
-			bench.WriteCollTable(stdout, t.header, rows)
-			fmt.Fprintln(stdout)
-		}
-	}
-	if f.json {
-		return writeJSON(stdout, rep)
-	}
-	if len(transports) > 1 || f.peers {
-		bench.WriteCollSideBySide(stdout, rep.Rows)
-		bench.WriteCollRatios(stdout, rep.Ratios)
-		for _, n := range rep.Notes {
-			fmt.Fprintf(stdout, "# note: %s\n", n)
-		}
-	}
-	return nil
+	r := collRounds{ctx: ctx, stdout: stdout, progress: progress, f: f, o: o, transports: transports, algo: algo, lab: l, hosts: hosts}
+	return r.run()
 }
 
 // collLab returns the lab to run in: the named one, or a fresh one of

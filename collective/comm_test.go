@@ -50,7 +50,10 @@ func TestAbortUnblocks(t *testing.T) {
 // rank each was waiting for, through Options.Timeout or a ctx deadline.
 func TestTimeoutNamesMissingRanks(t *testing.T) {
 	for _, viaCtx := range []bool{false, true} {
-		opts := collective.Options{IgnoreEnv: true, Algorithm: map[collective.OpKind]string{collective.OpAllReduce: "rd"}}
+		// A given cost model: calibration under the 150 ms timeout could
+		// itself time out on a loaded machine (-race in CI did once).
+		model := testModel
+		opts := collective.Options{IgnoreEnv: true, CostModel: &model, Algorithm: map[collective.OpKind]string{collective.OpAllReduce: "rd"}}
 		if !viaCtx {
 			opts.Timeout = 150 * time.Millisecond
 		}

@@ -32,7 +32,7 @@ func (p *AFXDPPort) Recv(pkts []Packet) (int, error) {
 	if len(pkts) == 0 {
 		return 0, nil
 	}
-	var deadline, spinUntil time.Time
+	var deadline, spinFrom time.Time
 	spinning := false
 	defer func() {
 		if spinning {
@@ -53,19 +53,20 @@ func (p *AFXDPPort) Recv(pkts []Packet) (int, error) {
 			}
 			forever := p.opts.BusyPollBudget < 0
 			now := time.Now()
-			if spinUntil.IsZero() {
-				spinUntil = now.Add(p.opts.BusyPollBudget)
+			if spinFrom.IsZero() {
+				spinFrom = now
 				if p.timeout > 0 {
 					deadline = now.Add(p.timeout)
 				}
 			}
+			idle := now.Sub(spinFrom)
 			if !forever {
-				spin.Idle(now.Sub(spinUntil.Add(-p.opts.BusyPollBudget)))
+				spin.Idle(idle)
 			}
 			if !deadline.IsZero() && now.After(deadline) {
 				return 0, ErrTimeout
 			}
-			if forever || now.Before(spinUntil) {
+			if forever || idle < p.opts.BusyPollBudget {
 				continue
 			}
 		}

@@ -16,8 +16,7 @@ type peer struct {
 	recvMR, sendMR rdma.MR
 	recvWR         []rdma.RecvWR // one prebuilt request per receive slot
 	recvSGE        []rdma.SGE
-	freeSend       []int32    // free send slots
-	slotReq        []*request // the eager send in each send slot
+	freeSend       []int32 // free send slots
 	// credits: receive slots the peer has posted for us that we know of
 	// and have not used. unreturned: slots we re-posted and not yet
 	// reported. reported/arrived count the slots reported to the peer and

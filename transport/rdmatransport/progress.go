@@ -100,12 +100,9 @@ func (t *Transport) onCompletion(wc *rdma.WC) {
 			t.onRecv(p, int(idx), wc)
 		}
 	case wrSend:
-		r := p.slotReq[idx]
-		p.slotReq[idx] = nil
+		// The slot comes back; its send (eager sends complete once
+		// posted) and the control messages need nothing more.
 		p.freeSend = append(p.freeSend, int32(idx))
-		if r != nil {
-			t.complete(r, p.sendErr(wc))
-		}
 		if p.byeSent && int32(idx) == p.byeSlot {
 			p.byeSent = false
 			t.byeDone()
@@ -243,7 +240,7 @@ func (t *Transport) pump(p *peer) {
 			// would only add its way back to the message's latency. A
 			// peer lost later fails the receives and sends after it.
 			h := header{kind: msgEager, length: uint32(len(r.buf)), tag: uint64(it.tag)}
-			if err = t.postSlot(p, &h, r.buf, nil); err == nil {
+			if err = t.postSlot(p, &h, r.buf); err == nil {
 				t.complete(r, nil)
 			}
 			t.stats.EagerSends.Add(1)
@@ -267,7 +264,7 @@ func (t *Transport) pump(p *peer) {
 				r.id = id
 			}
 			h := header{kind: msgRTS, length: uint32(len(r.buf)), tag: uint64(it.tag), id: r.id}
-			err = t.postSlot(p, &h, nil, nil)
+			err = t.postSlot(p, &h, nil)
 			t.stats.RendezvousSends.Add(1)
 		case outCTS:
 			h := header{kind: msgCTS, length: uint32(len(r.buf)), id: r.id, echo: it.id}
@@ -278,10 +275,10 @@ func (t *Transport) pump(p *peer) {
 				p.out.pop()
 				continue
 			}
-			err = t.postSlot(p, &h, nil, nil)
+			err = t.postSlot(p, &h, nil)
 		case outReject:
 			h := header{kind: msgReject, id: it.id, length: it.length}
-			err = t.postSlot(p, &h, nil, nil)
+			err = t.postSlot(p, &h, nil)
 		}
 		if err != nil {
 			t.peerLost(p, err)
@@ -313,7 +310,7 @@ func (t *Transport) maybeReturnCredits(p *peer) {
 // postControl sends a header-only message that may use the last credit.
 func (t *Transport) postControl(p *peer, h *header) error {
 	slot := p.freeSend[len(p.freeSend)-1]
-	if err := t.postSlot(p, h, nil, nil); err != nil {
+	if err := t.postSlot(p, h, nil); err != nil {
 		return err
 	}
 	if h.kind == msgBye {
@@ -324,8 +321,8 @@ func (t *Transport) postControl(p *peer, h *header) error {
 }
 
 // postSlot fills a send slot with h (carrying the credits to return) and
-// payload and posts it; r, if set, completes with the SEND.
-func (t *Transport) postSlot(p *peer, h *header, payload []byte, r *request) error {
+// payload and posts it.
+func (t *Transport) postSlot(p *peer, h *header, payload []byte) error {
 	slot := p.freeSend[len(p.freeSend)-1]
 	off := int(slot) * t.slotSize
 	b := p.sendMR.Buf()[off : off+t.slotSize]
@@ -339,7 +336,6 @@ func (t *Transport) postSlot(p *peer, h *header, payload []byte, r *request) err
 		return fmt.Errorf("rdmatransport: rank %d: post send: %w: %w", p.rank, collective.ErrPeerLost, err)
 	}
 	p.freeSend = p.freeSend[:len(p.freeSend)-1]
-	p.slotReq[slot] = r
 	p.unreturned -= give
 	p.reported += uint64(give)
 	return nil

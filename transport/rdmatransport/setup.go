@@ -138,7 +138,6 @@ func (t *Transport) newPeer(i, sendSlots int) (*peer, error) {
 	for s := range p.freeSend {
 		p.freeSend[s] = int32(sendSlots - 1 - s)
 	}
-	p.slotReq = make([]*request, sendSlots)
 	p.recvSGE = make([]rdma.SGE, o.Slots)
 	p.recvWR = make([]rdma.RecvWR, o.Slots)
 	for s := range p.recvWR {

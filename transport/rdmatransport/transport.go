@@ -362,12 +362,6 @@ func (t *Transport) Close() error {
 		if p != nil {
 			p.lost = nil // fail everything again, with ErrClosed
 			t.peerLost(p, closedErr)
-			for i, r := range p.slotReq {
-				if r != nil {
-					t.complete(r, closedErr)
-					p.slotReq[i] = nil
-				}
-			}
 		}
 	}
 	for tag, q := range t.self {
